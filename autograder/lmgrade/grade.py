@@ -1,0 +1,518 @@
+"""The instructor's whole grading flow in one command.
+
+    python -m lmgrade.grade SUBMISSIONS [--roster students.csv] [--workers N]   (from autograder/)
+    make grade SUBMISSIONS=path/to/folder-or.zip                               (from the repo)
+
+SUBMISSIONS is a folder or a zip laid out as nbgrader's `submitted/`:
+`<student>/<assignment>/<notebook>.ipynb` (a single top folder around it is fine).
+
+Steps: check the sandbox (refuse without it unless --no-sandbox), record each lesson in the
+gradebook (`generate_assignment` into a scratch release folder, so `lessons/` is untouched),
+import the roster, copy the submissions into `submitted/`, check every notebook (unreadable,
+misnamed, kernelspec or locked cells changed), autograde in parallel workers (each its own
+course copy, gradebook copy and sandbox uid), merge the grades into the one gradebook (manual
+grades and other students' grades are kept), write feedback without hidden tests, export
+`grades.csv`, and print a summary of what happened to every student and lesson.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+AUTOGRADER = HERE.parent
+sys.path.insert(0, str(AUTOGRADER))
+
+from lmgrade.sandbox import IsolationUnavailable, OPT_OUT_ENV, check_isolation  # noqa: E402
+
+MAX_ZIP_BYTES = 2 * 2**30
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ----------------------------------------------------------------------------- course layout
+@dataclass
+class Course:
+    root: Path                                   # the folder holding nbgrader_config.py
+    source: Path
+    scratch: Path
+    timeout: int | None = None
+    release: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.release = self.root / "release"   # generated student versions (lessons/ untouched)
+
+    @property
+    def db(self) -> Path:
+        return self.root / "gradebook.db"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        for var, sub in [("JUPYTER_CONFIG_DIR", "jupyter-config"), ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+                         ("JUPYTER_DATA_DIR", "jupyter-data"), ("IPYTHONDIR", "ipython"),
+                         ("MPLCONFIGDIR", "matplotlib")]:
+            (self.scratch / sub).mkdir(parents=True, exist_ok=True)
+            env[var] = str(self.scratch / sub)
+        env["LMGRADE_HOME"] = str(AUTOGRADER)
+        env.update(extra)
+        return env
+
+    def nbgrader(self, *args: str, root: Path | None = None, env: dict | None = None,
+                 on_line=None) -> subprocess.CompletedProcess:
+        root = root or self.root
+        cmd = [sys.executable, "-m", "nbgrader", *args,
+               f"--CourseDirectory.root={root}",
+               f"--CourseDirectory.db_url=sqlite:///{root / 'gradebook.db'}",
+               f"--CourseDirectory.source_directory={self.source}",
+               f"--CourseDirectory.release_directory={self.release}"]
+        if self.timeout:
+            cmd.append(f"--Execute.timeout={self.timeout}")
+        proc = subprocess.Popen(cmd, cwd=self.root, env=env or self.env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace")
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line)
+        proc.wait()
+        return subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), "")
+
+
+# ----------------------------------------------------------------------------- submissions
+def safe_extract(zip_path: Path, dest: Path) -> Path:
+    """Extract a zip without leaving `dest` (no absolute paths, `..`, symlinks, or zip bombs)."""
+    with zipfile.ZipFile(zip_path) as zf:
+        total = 0
+        for info in zf.infolist():
+            name = info.filename
+            if info.is_dir() or name.startswith("__MACOSX/"):
+                continue
+            if os.path.isabs(name) or ".." in Path(name).parts or (info.external_attr >> 16) & 0o170000 == 0o120000:
+                log(f"  skipped unsafe zip member {name!r}")
+                continue
+            total += info.file_size
+            if total > MAX_ZIP_BYTES:
+                raise SystemExit(f"{zip_path}: more than {MAX_ZIP_BYTES} bytes uncompressed; refusing")
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    return dest
+
+
+def find_submissions_root(folder: Path, assignments: list[str]) -> Path:
+    """The folder whose children are student folders holding assignment folders."""
+    candidates = [folder] + sorted(p for p in folder.rglob("*") if p.is_dir() and len(p.relative_to(folder).parts) <= 2)
+    for c in candidates:
+        if any((s / a).is_dir() for s in c.iterdir() if s.is_dir() for a in assignments):
+            return c
+    raise SystemExit(f"{folder}: no <student>/<assignment>/ folders for any of {assignments}")
+
+
+# ----------------------------------------------------------------------------- notebook checks
+def _gid(cell) -> str | None:
+    return (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+
+
+def check_notebook(path: Path, release_nb, name: str, issues: list[str]):
+    """Read a submitted notebook and note what is wrong with it. Returns it, or None if unusable."""
+    size = path.stat().st_size
+    if size == 0:
+        issues.append(f"{name}: empty file (scored 0)")
+        return None
+    if size > MAX_NOTEBOOK_BYTES:
+        issues.append(f"{name}: {size // 2**20} MB file, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit (scored 0)")
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            nb = nbformat.read(f, as_version=4)
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("no cell list")
+        for c in nb.cells:
+            if c.get("cell_type") not in ("code", "markdown", "raw") or not isinstance(c.get("source", ""), str):
+                raise ValueError("malformed cell")
+    except Exception as e:  # noqa: BLE001 - any unreadable notebook is reported, not fatal
+        kind = "not valid JSON" if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)) or "JSON" in str(e) or "json" in type(e).__module__ else "not a readable notebook"
+        issues.append(f"{name}: {kind} ({type(e).__name__}) (scored 0)")
+        return None
+    ks = (nb.metadata.get("kernelspec") or {}).get("name")
+    want = (release_nb.metadata.get("kernelspec") or {}).get("name")
+    if ks != want:
+        issues.append(f"{name}: kernelspec changed to {ks!r} (graded with {want!r})")
+    mine = {_gid(c): c for c in nb.cells if _gid(c)}
+    order_release = [_gid(c) for c in release_nb.cells if _gid(c)]
+    order_mine = [g for g in (_gid(c) for c in nb.cells) if g in order_release]
+    for c in release_nb.cells:
+        g = _gid(c)
+        meta = c.metadata.get("nbgrader", {})
+        if not g:
+            continue
+        if g not in mine:
+            what = "test cell" if meta.get("grade") and not meta.get("solution") else "cell"
+            issues.append(f"{name}: {what} {g} deleted or stripped of its metadata (restored from the gradebook)")
+            continue
+        s = mine[g]
+        if s.cell_type != c.cell_type:
+            issues.append(f"{name}: cell {g} changed from {c.cell_type} to {s.cell_type}")
+        elif meta.get("locked") and s.source.strip() != c.source.strip():
+            issues.append(f"{name}: locked cell {g} edited (restored from the gradebook)")
+    if order_mine != [g for g in order_release if g in mine]:
+        issues.append(f"{name}: graded cells reordered")
+    added = sum(1 for c in nb.cells if not _gid(c)) - sum(1 for c in release_nb.cells if not _gid(c))
+    if added > 0:
+        issues.append(f"{name}: {added} cell(s) added")
+    return nb
+
+
+KNOWN_ERRORS = [
+    ("LmgradeKernelKilled", "kernel killed ({evalue})"),
+    ("LmgradeNotebookTimeout", "notebook time budget used up; later cells not run"),
+    ("LmgradeTampering", "integrity check failed before a test (scored 0)"),
+    ("CellTimeoutError", "a cell exceeded the time limit and was interrupted"),
+    ("MemoryError", "memory limit hit (MemoryError)"),
+    ("BlockingIOError", "process limit hit (BlockingIOError)"),
+]
+
+
+def analyse_graded(nb) -> list[str]:
+    notes: list[str] = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        where = _gid(cell) or f"cell {i + 1}"
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
+                for known, text in KNOWN_ERRORS:
+                    if ename == known:
+                        notes.append(f"{where}: " + text.format(evalue=evalue))
+                        break
+                else:
+                    low = evalue.lower()
+                    if "network is unreachable" in low or "name or service not known" in low or "temporary failure in name resolution" in low or ename == "gaierror":
+                        notes.append(f"{where}: network blocked by the sandbox")
+                    elif ename in ("PermissionError", "FileNotFoundError", "OSError") and ("/" in evalue):
+                        notes.append(f"{where}: {ename} {evalue[:80]} (sandbox)")
+            elif out.get("output_type") == "stream":
+                text = out.get("text", "")
+                if "[grader: output truncated" in text:
+                    notes.append(f"{where}: output truncated")
+                m = re.search(r"restored names the notebook had rebound: ([^\]]*)\]", text)
+                if m:
+                    notes.append(f"{where}: rebound names restored before the test ({m.group(1)[:80]})")
+    seen, out = set(), []
+    for n in notes:
+        if n not in seen:
+            seen.add(n)
+            out.append(n)
+    return out
+
+
+# ----------------------------------------------------------------------------- grading
+@dataclass
+class Job:
+    student: str
+    assignment: str
+    issues: list[str] = field(default_factory=list)
+    notebooks: list[str] = field(default_factory=list)     # notebooks handed to nbgrader
+    failed: bool = False
+
+
+def assignment_notebooks(course: Course, assignment: str) -> dict[str, object]:
+    return {p.name: nbformat.read(str(p), as_version=4)
+            for p in sorted((course.release / assignment).glob("*.ipynb"))}
+
+
+def prepare(course: Course, sub_root: Path, assignments: list[str], releases: dict) -> dict[tuple, Job]:
+    """Copy each submission to submitted/ (as handed in) and a checked copy for the workers."""
+    jobs: dict[tuple, Job] = {}
+    checked = course.scratch / "checked"
+    shutil.rmtree(checked, ignore_errors=True)
+    for sdir in sorted(p for p in sub_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        student = sdir.name
+        if not re.fullmatch(r"[A-Za-z0-9_.@+-]+", student):
+            log(f"  skipped folder {student!r}: not a valid student id")
+            continue
+        for a in assignments:
+            adir = sdir / a
+            if not adir.is_dir():
+                continue
+            job = Job(student, a)
+            dest = course.root / "submitted" / student / a
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(adir, dest, symlinks=False, ignore_dangling_symlinks=True)
+            out = checked / student / a
+            out.mkdir(parents=True)
+            if (dest / "timestamp.txt").exists():
+                shutil.copy(dest / "timestamp.txt", out / "timestamp.txt")
+            handed = sorted(p.name for p in dest.glob("*.ipynb"))
+            for name, release_nb in releases[a].items():
+                path = dest / name
+                if not path.exists():
+                    others = [h for h in handed if h not in releases[a]]
+                    if len(others) == 1 and len(releases[a]) == 1:
+                        job.issues.append(f"{name}: not found; graded {others[0]!r} in its place")
+                        path = dest / others[0]
+                    else:
+                        job.issues.append(f"{name}: not submitted" + (f" (found {', '.join(others)})" if others else "") + " (scored 0)")
+                        continue
+                nb = check_notebook(path, release_nb, name, job.issues)
+                if nb is not None:
+                    nbformat.write(nb, str(out / name))
+                    job.notebooks.append(name)
+            jobs[(student, a)] = job
+    return jobs
+
+
+def merge(main_db: Path, worker_db: Path, keys: list[tuple]) -> None:
+    """Copy the autograded scores of `keys` from a worker's gradebook into the main one,
+    keeping every manual grade and every other submission."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{main_db}") as gb, Gradebook(f"sqlite:///{worker_db}") as wg:
+        for student, a in keys:
+            try:
+                ws = wg.find_submission(a, student)
+            except MissingEntry:
+                continue
+            try:
+                gb.find_student(student)
+            except MissingEntry:
+                gb.add_student(student)
+            sub = gb.update_or_create_submission(a, student, timestamp=ws.timestamp)
+            for wnb in ws.notebooks:
+                for g in wnb.grades:
+                    mg = gb.find_grade(g.name, wnb.name, a, student)
+                    mg.auto_score = g.auto_score
+                    mg.needs_manual_grade = g.needs_manual_grade
+                for cm in wnb.comments:
+                    mc = gb.find_comment(cm.name, wnb.name, a, student)
+                    mc.auto_comment = cm.auto_comment
+                gb.find_submission_notebook(wnb.name, a, student).flagged = wnb.flagged
+            sub.late_submission_penalty = ws.late_submission_penalty
+            gb.db.commit()
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.lock, self.t0 = total, 0, threading.Lock(), time.monotonic()
+
+    def line(self, worker: int, line: str) -> None:
+        m = re.search(r"Autograding (\S+)", line)
+        if m and "/autograded/" in m.group(1):
+            parts = Path(m.group(1)).parts
+            with self.lock:
+                self.done += 1
+                log(f"  [{self.done}/{self.total}] {time.monotonic() - self.t0:5.0f}s  worker {worker}: "
+                    f"{parts[-3]} / {parts[-2]} / {parts[-1]}")
+        elif "[AutogradeApp | ERROR] There was an error processing" in line:
+            log(f"  worker {worker}: {line.split('] ', 1)[-1].strip()}")
+
+
+def run_worker(course: Course, index: int, jobs: list[Job], assignments: list[str],
+               progress: Progress, feedback: bool) -> Path:
+    root = course.scratch / f"worker{index}"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "submitted").mkdir(parents=True)
+    shutil.copy(course.db, root / "gradebook.db")
+    for job in jobs:
+        src = course.scratch / "checked" / job.student / job.assignment
+        shutil.copytree(src, root / "submitted" / job.student / job.assignment)
+    env = course.env(LMGRADE_UID=str(61000 + index), LMGRADE_SCRATCH=str(root / "kernels"))
+    for a in assignments:
+        if not any(j.assignment == a for j in jobs):
+            continue
+        course.nbgrader("autograde", a, "--force", root=root, env=env,
+                        on_line=lambda line: progress.line(index, line))
+        if feedback:
+            course.nbgrader("generate_feedback", a, "--force", root=root, env=env)
+    return root
+
+
+def stamp_of(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def record_assignments(course: Course, assignments: list[str]) -> None:
+    """generate_assignment each lesson whose source changed since it was last recorded."""
+    stamps_file = course.root / ".lmgrade-sources.json"
+    try:
+        stamps = json.loads(stamps_file.read_text())
+    except (OSError, ValueError):
+        stamps = {}
+    for a in assignments:
+        stamp = stamp_of(course.source / a)
+        if stamps.get(a) == stamp and course.db.exists() and (course.release / a).is_dir():
+            continue
+        log(f"  recording {a} in the gradebook")
+        r = course.nbgrader("generate_assignment", a, "--force")
+        if r.returncode != 0:
+            raise SystemExit(f"nbgrader generate_assignment {a} failed:\n{r.stdout[-3000:]}")
+        stamps[a] = stamp
+    stamps_file.write_text(json.dumps(stamps, indent=1))
+
+
+def scores(course: Course, keys) -> dict[tuple, tuple[float, float, bool]]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out = {}
+    with Gradebook(f"sqlite:///{course.db}") as gb:
+        for s, a in keys:
+            try:
+                sub = gb.find_submission(a, s)
+                out[(s, a)] = (sub.score, sub.max_score, sub.needs_manual_grade)
+            except MissingEntry:
+                out[(s, a)] = (0.0, 0.0, False)
+    return out
+
+
+def grade(args) -> int:
+    t_start = time.monotonic()
+    course_root = Path(args.course).resolve()
+    source = Path(args.source).resolve() if args.source else (course_root.parent / "solutions").resolve()
+    scratch = Path(args.scratch).resolve() if args.scratch else Path(tempfile.mkdtemp(prefix="lmgrade-"))
+    course = Course(course_root, source, scratch, timeout=args.timeout)
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+    if args.no_sandbox:
+        os.environ[OPT_OUT_ENV] = "1"
+        log("WARNING: --no-sandbox: student code will run WITHOUT isolation, with your rights:\n"
+            "         it can read the solutions and the gradebook, write anywhere you can, use the network.")
+    else:
+        try:
+            log("Isolation: " + check_isolation())
+        except IsolationUnavailable as e:
+            log(f"REFUSING TO GRADE: student code cannot be isolated: {e}\n"
+                "Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and check that user\n"
+                "namespaces are allowed, or re-run with --no-sandbox (make grade NO_SANDBOX=1) to grade\n"
+                "WITHOUT isolation on a machine you do not mind the students' code touching.")
+            return 2
+
+    all_ids = sorted(p.name for p in source.iterdir() if p.is_dir() and list(p.glob("*.ipynb")))
+    sub_path = Path(args.submissions).resolve()
+    if zipfile.is_zipfile(sub_path) if sub_path.is_file() else False:
+        log(f"Unpacking {sub_path.name}")
+        sub_path = safe_extract(sub_path, scratch / "unzipped")
+    elif not sub_path.is_dir():
+        raise SystemExit(f"{args.submissions}: neither a folder nor a zip")
+    wanted = args.assignments or all_ids
+    sub_root = find_submissions_root(sub_path, wanted)
+    assignments = [a for a in wanted if any((s / a).is_dir() for s in sub_root.iterdir() if s.is_dir())]
+    log(f"Course {course_root}; lessons to grade: {', '.join(assignments)}")
+
+    record_assignments(course, assignments)
+    if args.roster:
+        r = course.nbgrader("db", "student", "import", str(Path(args.roster).resolve()))
+        log("  roster imported" if r.returncode == 0 else f"  roster import FAILED:\n{r.stdout[-2000:]}")
+    releases = {a: assignment_notebooks(course, a) for a in assignments}
+    jobs = prepare(course, sub_root, assignments, releases)
+    students = sorted({s for s, _ in jobs})
+    total = sum(len(j.notebooks) for j in jobs.values())
+    workers = max(1, min(args.workers, len(students)))
+    log(f"Grading {len(students)} students x {len(assignments)} lessons ({total} notebooks) with {workers} worker(s)")
+
+    groups: list[list[Job]] = [[] for _ in range(workers)]
+    for i, s in enumerate(students):
+        groups[i % workers].extend(j for (st, _), j in sorted(jobs.items()) if st == s and j.notebooks)
+    progress = Progress(total)
+    merge_lock = threading.Lock()
+
+    def work(i: int) -> None:
+        root = run_worker(course, i, groups[i], assignments, progress, not args.no_feedback)
+        with merge_lock:
+            keys = [(j.student, j.assignment) for j in groups[i]]
+            merge(course.db, root / "gradebook.db", keys)
+            for j in groups[i]:
+                for kind in ("autograded", "feedback"):
+                    src = root / kind / j.student / j.assignment
+                    dest = course.root / kind / j.student / j.assignment
+                    shutil.rmtree(dest, ignore_errors=True)
+                    if src.is_dir():
+                        shutil.copytree(src, dest)
+                for name in j.notebooks:
+                    graded = root / "autograded" / j.student / j.assignment / name
+                    if not graded.exists():
+                        j.failed = True
+                        j.issues.append(f"{name}: nbgrader could not grade it (scored 0; see the log above)")
+                    else:
+                        j.issues.extend(f"{name}: {n}" for n in analyse_graded(nbformat.read(str(graded), as_version=4)))
+
+    t0 = time.monotonic()
+    with cf.ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(work, i) for i in range(workers) if groups[i]]:
+            f.result()
+    t_grade = time.monotonic() - t0
+
+    out = Path(args.out).resolve() if args.out else course_root / "grades.csv"
+    r = course.nbgrader("export", "--to", str(out))
+    if r.returncode != 0:
+        log(f"nbgrader export failed:\n{r.stdout[-2000:]}")
+
+    table = scores(course, sorted(jobs))
+    rows = []
+    for key in sorted(jobs):
+        j = jobs[key]
+        sc, mx, manual = table[key]
+        notes = list(j.issues) + (["needs manual grading"] if manual else [])
+        rows.append([j.student, j.assignment, f"{sc:g}", f"{mx:g}", "; ".join(notes) or "ok"])
+    summary = out.with_name("summary.csv")
+    with open(summary, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "assignment", "score", "max_score", "what happened"])
+        w.writerows(rows)
+    log("")
+    log(f"{'student':<22} {'lesson':<16} {'score':>9}  what happened")
+    for s, a, sc, mx, notes in rows:
+        log(f"{s:<22} {a:<16} {sc + '/' + mx:>9}  {notes}")
+    log("")
+    log(f"Graded {total} notebooks in {t_grade:.1f} s ({workers} workers); total {time.monotonic() - t_start:.1f} s")
+    log(f"grades: {out}\nsummary: {summary}\nfeedback: {course_root / 'feedback'}/<student>/<lesson>/")
+    if not args.scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="lmgrade", description=__doc__.split("\n\n")[0])
+    ap.add_argument("submissions", help="folder or zip: <student>/<assignment>/<notebook>.ipynb")
+    ap.add_argument("--course", default=str(AUTOGRADER), help="nbgrader course root (default: autograder/)")
+    ap.add_argument("--source", help="nbgrader source folder (default: <course>/../solutions)")
+    ap.add_argument("--roster", help="CSV with id,first_name,last_name,email (nbgrader db student import)")
+    ap.add_argument("--assignments", nargs="*", help="lessons to grade (default: every lesson found)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders (default: cores)")
+    ap.add_argument("--timeout", type=int, help="per-cell time limit, seconds (default: the course's, 60)")
+    ap.add_argument("--out", help="grades CSV (default: <course>/grades.csv); summary.csv goes beside it")
+    ap.add_argument("--scratch", help="keep worker folders here (default: a temporary folder, removed)")
+    ap.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    ap.add_argument("--no-sandbox", action="store_true",
+                    help="UNSAFE: grade without isolation when bubblewrap is unavailable")
+    return grade(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
