@@ -1,0 +1,38 @@
+"""Interactive explorers for the lessons: small ipywidgets apps on top of ``lmsample``.
+
+Each explorer draws one matplotlib figure once and, when a control changes, only changes the
+artists' data and re-renders that figure into an ``ipywidgets.Image`` in place (no ``interact``,
+no ``plt.show()``, no pyplot state). That works the same in JupyterLab, on Binder and on Colab
+without any front-end extension. An explorer object displays itself when it is the last
+expression of a cell; its controls are attributes, so a test can set ``.value`` and look at
+``.figure``.
+
+    from lmsample.explorers import BeamExplorer
+    BeamExplorer(lm)
+
+Submodules are imported on first use, so ``import lmsample.explorers`` stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "LiveFigure": "_figure",
+    "BeamExplorer": "beam",
+    "beam_steps": "beam",
+    "HistogramExplorer": "sampling",
+    "DerailExplorer": "sampling",
+    "TemperatureExplorer": "temperature",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lmsample.explorers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = list(_LAZY)
