@@ -41,9 +41,18 @@ def split_hidden(source: str) -> tuple[str, list[str]]:
     return "\n".join(shown), hidden
 
 
+LINE_PREFIX = re.compile(r"^\s*(-*>)?\s*\d*\s*")
+
+
 def _quotes(text: str, hidden: list[str]) -> bool:
-    plain = ANSI.sub("", text)
-    return any(h in plain for h in hidden)
+    """Whether `text` quotes a hidden line, in whole or in part (a traceback may cut a line)."""
+    for line in ANSI.sub("", text).splitlines():
+        piece = LINE_PREFIX.sub("", line).strip()
+        if any(h in piece for h in hidden):
+            return True
+        if len(piece) >= 8 and any(piece in h for h in hidden):
+            return True
+    return False
 
 
 def scrub_cell(cell: NotebookNode) -> NotebookNode:

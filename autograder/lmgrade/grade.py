@@ -209,7 +209,7 @@ def analyse_graded(nb) -> list[str]:
                         break
                 else:
                     low = evalue.lower()
-                    if "network is unreachable" in low or "name or service not known" in low or "temporary failure in name resolution" in low or ename == "gaierror":
+                    if "network is unreachable" in low or "connection refused" in low or "name or service not known" in low or "temporary failure in name resolution" in low or ename == "gaierror":
                         notes.append(f"{where}: network blocked by the sandbox")
                     elif ename in ("PermissionError", "FileNotFoundError", "OSError") and ("/" in evalue):
                         notes.append(f"{where}: {ename} {evalue[:80]} (sandbox)")
@@ -217,6 +217,8 @@ def analyse_graded(nb) -> list[str]:
                 text = out.get("text", "")
                 if "[grader: output truncated" in text:
                     notes.append(f"{where}: output truncated")
+                if re.search(r"^Warning: .*Warning: ", text, re.M):
+                    notes.append(f"{where}: printed warnings (shown, points kept)")
                 m = re.search(r"restored names the notebook had rebound: ([^\]]*)\]", text)
                 if m:
                     notes.append(f"{where}: rebound names restored before the test ({m.group(1)[:80]})")
@@ -310,6 +312,24 @@ def merge(main_db: Path, worker_db: Path, keys: list[tuple]) -> None:
                     mc.auto_comment = cm.auto_comment
                 gb.find_submission_notebook(wnb.name, a, student).flagged = wnb.flagged
             sub.late_submission_penalty = ws.late_submission_penalty
+            gb.db.commit()
+
+
+def zero_submissions(course: Course, keys: list[tuple]) -> None:
+    """A submission with no gradable notebook still gets its row: 0 for every autograded cell."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{course.db}") as gb:
+        for student, a in keys:
+            try:
+                gb.find_student(student)
+            except MissingEntry:
+                gb.add_student(student)
+            sub = gb.update_or_create_submission(a, student)
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    g.auto_score = 0
+                    g.needs_manual_grade = False
             gb.db.commit()
 
 
@@ -462,6 +482,7 @@ def grade(args) -> int:
                     else:
                         j.issues.extend(f"{name}: {n}" for n in analyse_graded(nbformat.read(str(graded), as_version=4)))
 
+    zero_submissions(course, [k for k, j in jobs.items() if not j.notebooks])
     t0 = time.monotonic()
     with cf.ThreadPoolExecutor(workers) as pool:
         for f in [pool.submit(work, i) for i in range(workers) if groups[i]]:

@@ -113,9 +113,9 @@ def bwrap_command(shared_dir: str, data_dir: str | None, inner: list[str], env: 
     shared_dir: bound read-write at the same path (connection file, ipc sockets).
     data_dir: bound read-only at /home/student/.data (files copied into the home at start).
     """
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise IsolationUnavailable("bubblewrap (bwrap) is not installed")
+    bwrap = os.environ.get("LMGRADE_BWRAP") or shutil.which("bwrap")
+    if not bwrap or not os.access(bwrap, os.X_OK):
+        raise IsolationUnavailable(f"bubblewrap (bwrap) is not installed ({bwrap or 'not on PATH'})")
     a = _Args()
     for d in SYSTEM_DIRS:
         if os.path.islink(d):

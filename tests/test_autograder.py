@@ -1,0 +1,211 @@
+"""The instructor's grading flow, end to end, on real, broken and hostile submissions.
+
+One grading run (two workers, real nbgrader, real sandbox) grades every fixture of
+tests/fixtures/autograder/hostile.py on a toy lesson shaped like the real ones, in a throw-away
+copy of the course. A first run grades one student and gives them a manual grade; the second run
+must keep it. Each fixture must earn exactly its expected score, and the summary must say what
+happened to it.
+"""
+from __future__ import annotations
+
+import csv
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+AUTOGRADER = REPO / "autograder"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "autograder"
+sys.path.insert(0, str(FIXTURES))
+sys.path.insert(0, str(AUTOGRADER))
+
+import hostile  # noqa: E402
+import toy_source  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+TIMEOUT = 5  # per-cell time limit in these runs (the course's default is 60 s)
+
+
+def tool_env(tmp: Path, **extra) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+        (tmp / "home" / var).mkdir(parents=True, exist_ok=True)
+        env[var] = str(tmp / "home" / var)
+    env["LMGRADE_MEM_MB"] = "1536"  # the memory bomb stops sooner; the toy lesson needs far less
+    env.update(extra)
+    return env
+
+
+def make_course(tmp: Path) -> Path:
+    (tmp / "autograder").mkdir(parents=True)
+    shutil.copy(AUTOGRADER / "nbgrader_config.py", tmp / "autograder" / "nbgrader_config.py")
+    toy_source.write_toy_source(tmp / "solutions")
+    return tmp / "autograder"
+
+
+def run_grade(course: Path, submissions, tmp: Path, *args: str, **env) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(AUTOGRADER / "lmgrade" / "grade.py"), str(submissions),
+           "--course", str(course), "--timeout", str(TIMEOUT), *args]
+    return subprocess.run(cmd, cwd=course, env=tool_env(tmp, **env), capture_output=True, text=True,
+                          timeout=900)
+
+
+def release_notebook(course: Path, tmp: Path):
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", toy_source.ASSIGNMENT, "--force",
+                    f"--CourseDirectory.release_directory={course / 'release'}"],
+                   cwd=course, env=tool_env(tmp), check=True, capture_output=True)
+    return nbformat.read(str(course / "release" / toy_source.ASSIGNMENT / toy_source.NOTEBOOK), as_version=4)
+
+
+class AnswerServer(http.server.BaseHTTPRequestHandler):
+    hits: list = []
+
+    def do_GET(self):  # noqa: N802
+        AnswerServer.hits.append(self.path)
+        body = hostile.SOFTMAX_OK.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grading")
+    course = make_course(tmp)
+    release = release_notebook(course, tmp)
+
+    # Run 1: one student, then a manual grade for their written answer.
+    first = tmp / "first"
+    hostile.write_submission(first, "early-bird", {"toy.ipynb": hostile.answer(release)})
+    r1 = run_grade(course, first, tmp, "--workers", "1", "--no-feedback")
+    assert r1.returncode == 0, r1.stdout + r1.stderr
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.find_grade("explain", "toy", toy_source.ASSIGNMENT, "early-bird").manual_score = 1
+        gb.db.commit()
+
+    # Run 2: every fixture, handed in as a zip, graded by two workers.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnswerServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ctx = {"solutions": tmp / "solutions" / toy_source.ASSIGNMENT / toy_source.NOTEBOOK,
+           "gradebook": course / "gradebook.db", "submitted": course / "submitted",
+           "port": server.server_address[1]}
+    second = tmp / "second"
+    for name, (build, _, _) in hostile.CASES.items():
+        hostile.write_submission(second / "submitted", name, build(release, ctx))
+    zpath = tmp / "submissions.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for p in sorted(second.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(second))
+    r2 = run_grade(course, zpath, tmp, "--workers", "2", "--scratch", str(tmp / "scratch"))
+    server.shutdown()
+    print(r2.stdout[-6000:])
+    assert r2.returncode == 0, r2.stdout + r2.stderr
+
+    with open(course / "summary.csv") as f:
+        summary = {row["student"]: row for row in csv.DictReader(f)}
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for s in gb.students:
+            sub = gb.find_submission(toy_source.ASSIGNMENT, s.id)
+            scores[s.id] = (sub.code_score, sub.score)
+    return {"course": course, "summary": summary, "scores": scores, "out": r2.stdout, "tmp": tmp,
+            "hits": list(AnswerServer.hits)}
+
+
+@pytest.mark.parametrize("case", sorted(hostile.CASES))
+def test_fixture_earns_exactly_its_score(graded, case):
+    _, expected, _ = hostile.CASES[case]
+    assert case in graded["scores"], f"{case} was not graded at all:\n{graded['out'][-3000:]}"
+    assert graded["scores"][case][0] == expected, (case, graded["summary"].get(case))
+
+
+@pytest.mark.parametrize("case", sorted(hostile.CASES))
+def test_summary_says_what_happened(graded, case):
+    _, _, words = hostile.CASES[case]
+    line = graded["summary"][case]
+    for word in words:
+        assert word in line["what happened"], (case, line)
+    assert line["max_score"] == "4"
+
+
+def test_every_student_graded_and_exported(graded):
+    with open(graded["course"] / "grades.csv") as f:
+        students = {row["student_id"] for row in csv.DictReader(f)}
+    assert students == set(hostile.CASES) | {"early-bird"}
+    assert "Grading 21 students" in graded["out"] or "students x 1 lessons" in graded["out"]
+
+
+def test_earlier_grades_kept(graded):
+    # graded in run 1 (3 autograded points) and given 1 manual point afterwards
+    assert graded["scores"]["early-bird"] == (3.0, 4.0)
+
+
+def test_hostile_code_touched_nothing(graded):
+    course = graded["course"]
+    assert graded["hits"] == [], "a sandboxed kernel reached the grader's loopback"
+    for student in hostile.CASES:
+        if student in ("empty-file", "corrupted-json"):
+            continue
+        files = list((course / "submitted" / student / toy_source.ASSIGNMENT).glob("*.ipynb"))
+        assert files and all(f.stat().st_size > 0 for f in files), student
+    with open(course / "gradebook.db", "rb") as f:
+        assert not f.read().endswith(b"garbage")
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for s in gb.students:
+            for nb in gb.find_submission(toy_source.ASSIGNMENT, s.id).notebooks:
+                assert all((g.auto_score or 0) <= (g.max_score or 0) for g in nb.grades)
+
+
+def test_feedback_hides_hidden_tests(graded):
+    fb = graded["course"] / "feedback"
+    pages = list(fb.glob("*/99-toy/toy.html"))
+    assert len(pages) >= len(hostile.CASES) - 2   # not the empty and the corrupted files
+    for page in pages:
+        html = page.read_text()
+        assert "SECRET-HIDDEN" not in html, page
+        assert "1e4" not in html, page
+    html = (fb / "unchanged-release" / "99-toy" / "toy.html").read_text()
+    assert "softmax([0, 0]): expected" in html  # the visible tests are shown
+    assert "hidden tests: not shown" in html
+
+
+def test_progress_is_shown(graded):
+    assert "[1/" in graded["out"] and "worker" in graded["out"]
+
+
+def test_refuses_without_isolation(tmp_path):
+    course = make_course(tmp_path)
+    subs = tmp_path / "subs"
+    (subs / "alice" / toy_source.ASSIGNMENT).mkdir(parents=True)
+    r = run_grade(course, subs, tmp_path, LMGRADE_BWRAP="/nonexistent/bwrap")
+    assert r.returncode == 2
+    assert "REFUSING TO GRADE" in r.stdout and "--no-sandbox" in r.stdout
+    assert not (course / "gradebook.db").exists()
+
+
+def test_feedback_scrubber_unit():
+    from lmgrade.feedback import scrub_cell
+    cell = nbformat.v4.new_code_cell(toy_source.SOFTMAX_TESTS)
+    cell.outputs = [nbformat.v4.new_output(
+        "error", ename="AssertionError", evalue="SECRET-HIDDEN-SOFTMAX large logits",
+        traceback=["\x1b[0;31m----> 4\x1b[0m assert len(_h) == 3 and -1e-9 < _h[0] - 1.0 < 1e-9"])]
+    scrub_cell(cell)
+    assert "SECRET" not in str(cell) and "1e4" not in str(cell)
+    assert "softmax([0, 0]): expected" in cell.source
