@@ -1,0 +1,145 @@
+"""Explorers for ancestral sampling: a histogram that converges, and the derailing probability."""
+from __future__ import annotations
+
+import math
+
+import ipywidgets as widgets
+import numpy as np
+
+from ..sampling import derail_probability, draw
+from ._figure import LiveFigure
+
+
+def hoeffding_halfwidth(n: int, k: int, alpha: float = 1e-6) -> float:
+    """Half-width ``t`` such that all ``k`` frequencies of ``n`` correct draws lie within ``t`` of their
+    probabilities except with probability at most ``alpha`` (Hoeffding plus a union bound)."""
+    return math.sqrt(math.log(2 * k / alpha) / (2 * n)) if n else math.inf
+
+
+class HistogramExplorer:
+    """Draw samples and watch their frequencies converge to the distribution.
+
+    ``distributions`` maps a name to ``(token labels, probabilities)``. The bars are the observed
+    frequencies, the black ticks the true probabilities, the shaded band around each tick the
+    Hoeffding tolerance for the current number of draws (a correct sampler stays inside the band
+    except with probability 1e-6).
+    """
+
+    def __init__(self, distributions: dict, seed: int = 0):
+        self.distributions = {name: (list(labels), np.asarray(p, dtype=float)) for name, (labels, p) in distributions.items()}
+        self.rng = np.random.default_rng(seed)
+        self.choice = widgets.Dropdown(options=list(self.distributions), description="distribution")
+        self.buttons = [widgets.Button(description=f"draw {m:,}", layout=widgets.Layout(width="95px")) for m in (1, 10, 100, 1000, 10000)]
+        for button, m in zip(self.buttons, (1, 10, 100, 1000, 10000)):
+            button.on_click(lambda _, m=m: self.draw(m))
+        self.reset_button = widgets.Button(description="reset", layout=widgets.Layout(width="70px"))
+        self.reset_button.on_click(lambda _: self.reset())
+        self.status = widgets.HTML()
+        self.live = LiveFigure(figsize=(7.2, 3.4))
+        self.figure = self.live.figure
+        self.ax = self.figure.add_axes([0.09, 0.16, 0.88, 0.72])
+        self.choice.observe(lambda change: self._setup(), names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.choice, self.reset_button]), widgets.HBox(self.buttons), self.live.widget, self.status])
+        self._setup()
+
+    def _setup(self):
+        labels, probs = self.distributions[self.choice.value]
+        self.counts = np.zeros(len(probs), dtype=np.int64)
+        ax = self.ax
+        ax.clear()
+        x = np.arange(len(probs))
+        self.bars = ax.bar(x, np.zeros(len(probs)), width=0.6, color="#3b75af", label="observed frequency", zorder=2)
+        self.bands = [ax.fill_between([i - 0.4, i + 0.4], [p, p], [p, p], color="#f2a93b", alpha=0.45, linewidth=0, zorder=1,
+                                      label="tolerance (fails a correct sampler w.p. 1e-6)" if i == 0 else None)
+                      for i, p in zip(x, probs)]
+        ax.scatter(x, probs, marker="_", s=min(900.0, 6000.0 / len(probs)), color="black", linewidths=2, label="probability", zorder=3)
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels)
+        ax.set_ylim(0, min(1.0, probs.max() * 1.35 + 0.05))
+        ax.set_ylabel("frequency")
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        ax.set_axisbelow(True)
+        self.title = ax.set_title("", fontsize=10)
+        self.update()
+
+    def draw(self, m: int):
+        """Draw ``m`` more samples with :func:`lmsample.draw` and update the picture."""
+        _, probs = self.distributions[self.choice.value]
+        self.counts += np.bincount(draw(probs, m, self.rng), minlength=len(probs))
+        self.update()
+
+    def reset(self):
+        self.counts[:] = 0
+        self.update()
+
+    def update(self):
+        _, probs = self.distributions[self.choice.value]
+        n = int(self.counts.sum())
+        freq = self.counts / n if n else np.zeros_like(probs)
+        for bar, f in zip(self.bars, freq):
+            bar.set_height(f)
+        t = hoeffding_halfwidth(n, len(probs))
+        for i, (band, p) in enumerate(zip(self.bands, probs)):
+            lo, hi = max(p - t, 0.0), min(p + t, 1.0)
+            band.set_verts([[(i - 0.4, lo), (i + 0.4, lo), (i + 0.4, hi), (i - 0.4, hi)]])
+        worst = float(np.abs(freq - probs).max()) if n else float("nan")
+        self.title.set_text(f"{n:,} draws" + (f": largest gap {worst:.4f}, tolerance {t:.4f}" if n else ""))
+        self.live.refresh()
+        self.status.value = (
+            "<span style='font-size:90%'>counts: "
+            + ", ".join(f"{c:,}" for c in self.counts)
+            + "</span>"
+        )
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+class DerailExplorer:
+    """How likely a sequence is to leave the head of the distribution at least once.
+
+    Sliders: the tail mass ``m`` (probability of a "bad" token at each step) and the sequence length
+    ``n``. The curve is ``1 - (1 - m)^n`` against ``n``; the dot marks the chosen length.
+    """
+
+    def __init__(self, tail_mass: float = 0.3, n_steps: int = 20, max_steps: int = 100):
+        self.tail = widgets.FloatLogSlider(value=tail_mass, base=10, min=-4, max=0, step=0.05, description="tail mass",
+                                           readout_format=".4f")
+        self.steps = widgets.IntSlider(value=n_steps, min=1, max=max_steps, description="length n")
+        self.status = widgets.HTML()
+        self.live = LiveFigure(figsize=(7.2, 3.2))
+        self.figure = self.live.figure
+        ax = self.ax = self.figure.add_axes([0.09, 0.17, 0.88, 0.7])
+        self.ns = np.arange(1, max_steps + 1)
+        (self.curve,) = ax.plot(self.ns, np.zeros_like(self.ns, dtype=float), color="#3b75af")
+        (self.dot,) = ax.plot([n_steps], [0.0], "o", color="#c0392b", markersize=8)
+        self.guide = ax.axvline(n_steps, color="#c0392b", linewidth=0.8, linestyle=":")
+        ax.set_xlim(0, max_steps + 1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("sequence length n (tokens)")
+        ax.set_ylabel("P(at least one tail token)")
+        ax.spines[["top", "right"]].set_visible(False)
+        self.title = ax.set_title("", fontsize=10)
+        for w in (self.tail, self.steps):
+            w.observe(lambda change: self.update(), names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.tail, self.steps]), self.live.widget, self.status])
+        self.update()
+
+    def update(self):
+        m, n = float(self.tail.value), int(self.steps.value)
+        m = min(m, 1.0)
+        self.curve.set_ydata([derail_probability(m, int(k)) for k in self.ns])
+        p = derail_probability(m, n)
+        self.dot.set_data([n], [p])
+        self.guide.set_xdata([n, n])
+        self.title.set_text(f"tail mass {m:.4f}: P(derail within {n} tokens) = {p:.4f}")
+        self.live.refresh()
+        half = math.log(0.5) / math.log1p(-m) if 0 < m < 1 else float("inf")
+        self.status.value = (
+            f"<span style='font-size:90%'>Even odds of derailing after about <b>{half:.1f}</b> tokens; "
+            f"expected number of tail tokens in {n} tokens: <b>{m * n:.2f}</b>.</span>"
+        )
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
