@@ -8,7 +8,7 @@ import ipywidgets as widgets
 from matplotlib.patches import Patch
 
 from ..decoding import EOS, _extensions, _rank_key, beam_search, exhaustive_best, greedy_decode, sequence_prob
-from ._figure import LiveFigure
+from ._blit import BlitFigure
 
 KEPT, FINISHED, PRUNED = "kept", "finished", "pruned"
 COLORS = {KEPT: "#3b75af", FINISHED: "#2e9e44", PRUNED: "#c8c8c8"}
@@ -74,7 +74,7 @@ class BeamExplorer:
         self.back = widgets.Button(description="◀ step", layout=widgets.Layout(width="80px"))
         self.forward = widgets.Button(description="step ▶", layout=widgets.Layout(width="80px"))
         self.summary = widgets.HTML()
-        self.live = LiveFigure(figsize=(7.2, 3.8))
+        self.live = BlitFigure(figsize=(7.2, 3.8))
         self.figure = self.live.figure
         self._build_axes()
 
@@ -89,18 +89,25 @@ class BeamExplorer:
 
     # -- drawing
     def _build_axes(self):
+        # Bars are drawn relative to the step's most probable candidate (the x axis runs from 0 to
+        # 1.18 times it), so nothing static changes between steps: labels, bars, values and title
+        # are animated artists over a cached background.
         ax = self.ax = self.figure.add_axes([0.30, 0.12, 0.62, 0.78])
-        rows = range(self.max_rows)
-        self.bars = ax.barh(list(rows), [0.0] * self.max_rows, color=COLORS[PRUNED], height=0.7)
+        rows = list(range(self.max_rows))
+        self.bars = ax.barh(rows, [0.0] * self.max_rows, color=COLORS[PRUNED], height=0.7)
         self.values = [ax.text(0, r, "", va="center", fontsize=8) for r in rows]
-        ax.set_yticks(list(rows))
-        ax.tick_params(axis="y", length=0)
+        self.labels = [ax.text(-0.02, r, "", va="center", ha="right", fontsize=8, transform=ax.get_yaxis_transform())
+                       for r in rows]
+        ax.set_yticks([])
+        ax.set_xticks([])
+        ax.set_xlim(0, 1.18)
         ax.set_ylim(self.max_rows - 0.5, -0.5)
-        ax.set_xlabel("probability of the partial sequence")
+        ax.set_xlabel("probability of the partial sequence (the number after each bar)")
         ax.spines[["top", "right"]].set_visible(False)
         handles = [Patch(color=COLORS[s], label=s) for s in (KEPT, FINISHED, PRUNED)]
         ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
         self.title = ax.set_title("", fontsize=10)
+        self.live.animate(*self.bars, *self.values, *self.labels, self.title)
 
     def _on_width(self, change):
         n_steps = len(self._steps[self.width.value])
@@ -117,26 +124,23 @@ class BeamExplorer:
         cands = steps[s - 1]
         shown = cands[: self.max_rows]
         top = max(c.prob for c in cands)
-        labels = []
         for r in range(self.max_rows):
-            bar, value = self.bars[r], self.values[r]
+            bar, value, label = self.bars[r], self.values[r], self.labels[r]
             if r < len(shown):
                 c = shown[r]
-                bar.set_width(c.prob)
+                bar.set_width(c.prob / top)
                 bar.set_color(COLORS[c.status])
                 value.set_text(f"{c.prob:.3f}")
-                value.set_x(c.prob + top * 0.01)
-                labels.append(_label(c.tokens))
+                value.set_x(c.prob / top + 0.01)
+                label.set_text(_label(c.tokens))
             else:
                 bar.set_width(0.0)
                 value.set_text("")
-                labels.append("")
+                label.set_text("")
         if len(cands) > self.max_rows:
-            labels[-1] = f"… {len(cands) - self.max_rows + 1} more (pruned)"
+            self.labels[-1].set_text(f"… {len(cands) - self.max_rows + 1} more (pruned)")
             self.bars[-1].set_width(0.0)
             self.values[-1].set_text("")
-        self.ax.set_yticklabels(labels, fontsize=8)
-        self.ax.set_xlim(0, top * 1.18)
         n_kept = sum(c.status == KEPT for c in cands)
         n_fin = sum(c.status == FINISHED for c in cands)
         self.title.set_text(

@@ -7,6 +7,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..sampling import derail_probability, draw
+from ._blit import BlitFigure
 from ._figure import LiveFigure
 
 
@@ -35,7 +36,7 @@ class HistogramExplorer:
         self.reset_button = widgets.Button(description="reset", layout=widgets.Layout(width="70px"))
         self.reset_button.on_click(lambda _: self.reset())
         self.status = widgets.HTML()
-        self.live = LiveFigure(figsize=(7.2, 3.4))
+        self.live = LiveFigure(figsize=(7.2, 3.4))  # the axes are rebuilt when the distribution changes
         self.figure = self.live.figure
         self.ax = self.figure.add_axes([0.09, 0.16, 0.88, 0.72])
         self.choice.observe(lambda change: self._setup(), names="value")
@@ -108,7 +109,7 @@ class DerailExplorer:
                                            readout_format=".4f")
         self.steps = widgets.IntSlider(value=n_steps, min=1, max=max_steps, description="length n")
         self.status = widgets.HTML()
-        self.live = LiveFigure(figsize=(7.2, 3.2))
+        self.live = BlitFigure(figsize=(7.2, 3.2))
         self.figure = self.live.figure
         ax = self.ax = self.figure.add_axes([0.09, 0.17, 0.88, 0.7])
         self.ns = np.arange(1, max_steps + 1)
@@ -121,6 +122,7 @@ class DerailExplorer:
         ax.set_ylabel("P(at least one tail token)")
         ax.spines[["top", "right"]].set_visible(False)
         self.title = ax.set_title("", fontsize=10)
+        self.live.animate(self.curve, self.dot, self.guide, self.title)  # the rest is a cached background
         for w in (self.tail, self.steps):
             w.observe(lambda change: self.update(), names="value")
         self.widget = widgets.VBox([widgets.HBox([self.tail, self.steps]), self.live.widget, self.status])
