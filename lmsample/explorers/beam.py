@@ -92,7 +92,7 @@ class BeamExplorer:
         # Bars are drawn relative to the step's most probable candidate (the x axis runs from 0 to
         # 1.18 times it), so nothing static changes between steps: labels, bars, values and title
         # are animated artists over a cached background.
-        ax = self.ax = self.figure.add_axes([0.30, 0.12, 0.62, 0.78])
+        ax = self.ax = self.figure.add_axes([0.30, 0.17, 0.62, 0.74])
         rows = list(range(self.max_rows))
         self.bars = ax.barh(rows, [0.0] * self.max_rows, color=COLORS[PRUNED], height=0.7)
         self.values = [ax.text(0, r, "", va="center", fontsize=8) for r in rows]
@@ -102,10 +102,10 @@ class BeamExplorer:
         ax.set_xticks([])
         ax.set_xlim(0, 1.18)
         ax.set_ylim(self.max_rows - 0.5, -0.5)
-        ax.set_xlabel("probability of the partial sequence (the number after each bar)")
         ax.spines[["top", "right"]].set_visible(False)
         handles = [Patch(color=COLORS[s], label=s) for s in (KEPT, FINISHED, PRUNED)]
-        ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.45, -0.02), ncol=3, fontsize=8, frameon=False,
+                  title="bar length and number: probability of the partial sequence", title_fontsize=8)
         self.title = ax.set_title("", fontsize=10)
         self.live.animate(*self.bars, *self.values, *self.labels, self.title)
 
@@ -128,18 +128,19 @@ class BeamExplorer:
             bar, value, label = self.bars[r], self.values[r], self.labels[r]
             if r < len(shown):
                 c = shown[r]
+                bar.set_visible(True)
                 bar.set_width(c.prob / top)
                 bar.set_color(COLORS[c.status])
                 value.set_text(f"{c.prob:.3f}")
                 value.set_x(c.prob / top + 0.01)
                 label.set_text(_label(c.tokens))
             else:
-                bar.set_width(0.0)
+                bar.set_visible(False)
                 value.set_text("")
                 label.set_text("")
         if len(cands) > self.max_rows:
             self.labels[-1].set_text(f"… {len(cands) - self.max_rows + 1} more (pruned)")
-            self.bars[-1].set_width(0.0)
+            self.bars[-1].set_visible(False)
             self.values[-1].set_text("")
         n_kept = sum(c.status == KEPT for c in cands)
         n_fin = sum(c.status == FINISHED for c in cands)

@@ -8,7 +8,6 @@ import numpy as np
 
 from ..sampling import derail_probability, draw
 from ._blit import BlitFigure
-from ._figure import LiveFigure
 
 
 def hoeffding_halfwidth(n: int, k: int, alpha: float = 1e-6) -> float:
@@ -23,51 +22,79 @@ class HistogramExplorer:
     ``distributions`` maps a name to ``(token labels, probabilities)``. The bars are the observed
     frequencies, the black ticks the true probabilities, the shaded band around each tick the
     Hoeffding tolerance for the current number of draws (a correct sampler stays inside the band
-    except with probability 1e-6).
+    except with probability 1e-6). Each distribution has its own axes, drawn once; switching shows
+    another one, and a draw only moves the bars, the bands and the title (blitting).
     """
 
     def __init__(self, distributions: dict, seed: int = 0):
         self.distributions = {name: (list(labels), np.asarray(p, dtype=float)) for name, (labels, p) in distributions.items()}
         self.rng = np.random.default_rng(seed)
         self.choice = widgets.Dropdown(options=list(self.distributions), description="distribution")
-        self.buttons = [widgets.Button(description=f"draw {m:,}", layout=widgets.Layout(width="95px")) for m in (1, 10, 100, 1000, 10000)]
-        for button, m in zip(self.buttons, (1, 10, 100, 1000, 10000)):
+        sizes = (1, 10, 100, 1000, 10000)
+        self.buttons = [widgets.Button(description=f"draw {m:,}", layout=widgets.Layout(width="95px")) for m in sizes]
+        for button, m in zip(self.buttons, sizes):
             button.on_click(lambda _, m=m: self.draw(m))
         self.reset_button = widgets.Button(description="reset", layout=widgets.Layout(width="70px"))
         self.reset_button.on_click(lambda _: self.reset())
         self.status = widgets.HTML()
-        self.live = LiveFigure(figsize=(7.2, 3.4))  # the axes are rebuilt when the distribution changes
+        self.live = BlitFigure(figsize=(7.2, 3.4))
         self.figure = self.live.figure
-        self.ax = self.figure.add_axes([0.09, 0.16, 0.88, 0.72])
-        self.choice.observe(lambda change: self._setup(), names="value")
+        self.panels = {name: self._panel(labels, probs) for name, (labels, probs) in self.distributions.items()}
+        self.choice.observe(lambda change: self._show(), names="value")
         self.widget = widgets.VBox([widgets.HBox([self.choice, self.reset_button]), widgets.HBox(self.buttons), self.live.widget, self.status])
-        self._setup()
+        self._show()
 
-    def _setup(self):
-        labels, probs = self.distributions[self.choice.value]
-        self.counts = np.zeros(len(probs), dtype=np.int64)
-        ax = self.ax
-        ax.clear()
+    def _panel(self, labels, probs):
+        ax = self.figure.add_axes([0.09, 0.16, 0.88, 0.72])
         x = np.arange(len(probs))
-        self.bars = ax.bar(x, np.zeros(len(probs)), width=0.6, color="#3b75af", label="observed frequency", zorder=2)
-        self.bands = [ax.fill_between([i - 0.4, i + 0.4], [p, p], [p, p], color="#f2a93b", alpha=0.45, linewidth=0, zorder=1,
-                                      label="tolerance (fails a correct sampler w.p. 1e-6)" if i == 0 else None)
-                      for i, p in zip(x, probs)]
-        ax.scatter(x, probs, marker="_", s=min(900.0, 6000.0 / len(probs)), color="black", linewidths=2, label="probability", zorder=3)
+        bars = ax.bar(x, np.zeros(len(probs)), width=0.6, color="#3b75af", label="observed frequency", zorder=2)
+        bands = [ax.fill_between([i - 0.4, i + 0.4], [p, p], [p, p], color="#f2a93b", alpha=0.45, linewidth=0, zorder=1,
+                                 label="tolerance (fails a correct sampler w.p. 1e-6)" if i == 0 else None)
+                 for i, p in zip(x, probs)]
+        ticks = ax.scatter(x, probs, marker="_", s=min(900.0, 6000.0 / len(probs)), color="black", linewidths=2,
+                           label="probability", zorder=3)
         ax.set_xticks(x)
         ax.set_xticklabels(labels)
         ax.set_ylim(0, min(1.0, probs.max() * 1.35 + 0.05))
         ax.set_ylabel("frequency")
         ax.spines[["top", "right"]].set_visible(False)
         ax.legend(loc="upper right", fontsize=8, frameon=False)
-        ax.set_axisbelow(True)
-        self.title = ax.set_title("", fontsize=10)
+        title = ax.set_title("", fontsize=10)
+        moving = [*bands, *bars, ticks, title]  # drawn in this order over the background
+        self.live.animate(*moving)
+        return {"ax": ax, "bars": bars, "bands": bands, "title": title, "moving": moving,
+                "counts": np.zeros(len(probs), dtype=np.int64)}
+
+    @property
+    def panel(self):
+        return self.panels[self.choice.value]
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Draws so far of each token of the distribution shown."""
+        return self.panel["counts"]
+
+    @property
+    def bars(self):
+        return self.panel["bars"]
+
+    @property
+    def ax(self):
+        return self.panel["ax"]
+
+    def _show(self):
+        for name, panel in self.panels.items():
+            shown = name == self.choice.value
+            panel["ax"].set_visible(shown)
+            for artist in panel["moving"]:
+                artist.set_visible(shown)
+        self.live.invalidate()
         self.update()
 
     def draw(self, m: int):
         """Draw ``m`` more samples with :func:`lmsample.draw` and update the picture."""
         _, probs = self.distributions[self.choice.value]
-        self.counts += np.bincount(draw(probs, m, self.rng), minlength=len(probs))
+        self.counts[:] += np.bincount(draw(probs, m, self.rng), minlength=len(probs))
         self.update()
 
     def reset(self):
@@ -76,22 +103,20 @@ class HistogramExplorer:
 
     def update(self):
         _, probs = self.distributions[self.choice.value]
-        n = int(self.counts.sum())
-        freq = self.counts / n if n else np.zeros_like(probs)
-        for bar, f in zip(self.bars, freq):
+        panel = self.panel
+        counts = panel["counts"]
+        n = int(counts.sum())
+        freq = counts / n if n else np.zeros_like(probs)
+        for bar, f in zip(panel["bars"], freq):
             bar.set_height(f)
         t = hoeffding_halfwidth(n, len(probs))
-        for i, (band, p) in enumerate(zip(self.bands, probs)):
+        for i, (band, p) in enumerate(zip(panel["bands"], probs)):
             lo, hi = max(p - t, 0.0), min(p + t, 1.0)
             band.set_verts([[(i - 0.4, lo), (i + 0.4, lo), (i + 0.4, hi), (i - 0.4, hi)]])
         worst = float(np.abs(freq - probs).max()) if n else float("nan")
-        self.title.set_text(f"{n:,} draws" + (f": largest gap {worst:.4f}, tolerance {t:.4f}" if n else ""))
+        panel["title"].set_text(f"{n:,} draws" + (f": largest gap {worst:.4f}, tolerance {t:.4f}" if n else ""))
         self.live.refresh()
-        self.status.value = (
-            "<span style='font-size:90%'>counts: "
-            + ", ".join(f"{c:,}" for c in self.counts)
-            + "</span>"
-        )
+        self.status.value = "<span style='font-size:90%'>counts: " + ", ".join(f"{c:,}" for c in counts) + "</span>"
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
