@@ -32,3 +32,13 @@ test: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Grade a folder or zip of submissions (<student>/<assignment>/<notebook>.ipynb) in autograder/:
+#   make grade SUBMISSIONS=path/to/folder-or.zip [ROSTER=students.csv] [WORKERS=2] [NO_SANDBOX=1]
+# See autograder/README.md. Student code runs in a bubblewrap sandbox; NO_SANDBOX=1 is unsafe.
+.PHONY: grade
+grade: venv
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or.zip [ROSTER=students.csv] [WORKERS=N]"; exit 2; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python autograder/lmgrade/grade.py "$(abspath $(SUBMISSIONS))" \
+	  $(if $(ROSTER),--roster "$(abspath $(ROSTER))",) $(if $(WORKERS),--workers $(WORKERS),) \
+	  $(if $(filter 1 yes true,$(NO_SANDBOX)),--no-sandbox,) $(GRADE_ARGS)
