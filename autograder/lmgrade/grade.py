@@ -261,8 +261,9 @@ def prepare(course: Course, sub_root: Path, assignments: list[str], releases: di
                 continue
             job = Job(student, a)
             dest = course.root / "submitted" / student / a
-            shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(adir, dest, symlinks=False, ignore_dangling_symlinks=True)
+            if adir.resolve() != dest.resolve():   # grading the course's own submitted/ in place
+                shutil.rmtree(dest, ignore_errors=True)
+                shutil.copytree(adir, dest, symlinks=False, ignore_dangling_symlinks=True)
             out = checked / student / a
             out.mkdir(parents=True)
             if (dest / "timestamp.txt").exists():

@@ -1,0 +1,115 @@
+"""The grading flow on the real lessons: every lesson in solutions/, three students, one run.
+
+- `solution`: each solution cell holds the reference solution -> every autograded point.
+- `release`: the lesson as released, untouched -> 0 points, graded without error.
+- `cheater`: every solution cell rebinds numpy's comparison functions and builtins, patches
+  lmsample, and defines nothing useful -> 0 points.
+Feedback of every lesson must not contain a hidden test.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+AUTOGRADER = REPO / "autograder"
+sys.path.insert(0, str(AUTOGRADER))
+
+from lmgrade.bench import build_student, make_course  # noqa: E402
+from lmgrade.feedback import split_hidden  # noqa: E402
+
+LESSONS = sorted(p.parent.name for p in (REPO / "solutions").glob("*/*.ipynb"))
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+    pytest.mark.skipif(not LESSONS, reason="no lesson in solutions/ yet"),
+]
+
+CHEAT = '''import builtins, numpy, lmsample
+numpy.allclose = lambda *a, **k: True
+numpy.isclose = lambda *a, **k: True
+numpy.array_equal = lambda *a, **k: True
+numpy.testing.assert_allclose = lambda *a, **k: None
+builtins.abs = lambda x: 0
+builtins.round = lambda *a, **k: 0
+for _name in dir(lmsample):
+    if not _name.startswith("_") and callable(getattr(lmsample, _name)):
+        setattr(lmsample, _name, lambda *a, **k: None)
+'''
+
+
+def autograded_points(nb) -> float:
+    return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in nb.cells
+               if (c.metadata.get("nbgrader") or {}).get("grade")
+               and not c.metadata["nbgrader"].get("solution"))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lessons")
+    course = make_course(tmp / "course", LESSONS)
+    env = {**__import__("os").environ, "PATH": f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}"}
+    expected = {}
+    for a in LESSONS:
+        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force",
+                        f"--CourseDirectory.release_directory={course / 'release'}"],
+                       cwd=course, env=env, check=True, capture_output=True)
+        for path in (course / "release" / a).glob("*.ipynb"):
+            release = nbformat.read(str(path), as_version=4)
+            source = nbformat.read(str(REPO / "solutions" / a / path.name), as_version=4)
+            expected[a] = autograded_points(release)
+            cheat = build_student(release, source, "release")
+            for c in cheat.cells:
+                m = c.metadata.get("nbgrader") or {}
+                if m.get("solution") and c.cell_type == "code":
+                    c.source = CHEAT
+            for student, nb in (("solution", build_student(release, source, "solution")),
+                                ("release", release), ("cheater", cheat)):
+                d = tmp / "subs" / student / a
+                d.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, str(d / path.name))
+    r = subprocess.run([sys.executable, str(AUTOGRADER / "lmgrade" / "grade.py"), str(tmp / "subs"),
+                        "--course", str(course), "--workers", "2"],
+                       cwd=course, env=env, capture_output=True, text=True, timeout=1200)
+    print(r.stdout[-5000:])
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    from nbgrader.api import Gradebook
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for a in LESSONS:
+            for s in ("solution", "release", "cheater"):
+                scores[(s, a)] = gb.find_submission(a, s).code_score
+    return {"course": course, "scores": scores, "expected": expected, "out": r.stdout}
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solution_earns_every_autograded_point(graded, lesson):
+    assert graded["scores"][("solution", lesson)] == graded["expected"][lesson] > 0
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_and_cheater_earn_nothing(graded, lesson):
+    assert graded["scores"][("release", lesson)] == 0
+    assert graded["scores"][("cheater", lesson)] == 0
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_feedback_never_shows_hidden_tests(graded, lesson):
+    source = next((REPO / "solutions" / lesson).glob("*.ipynb"))
+    hidden = []
+    for c in nbformat.read(str(source), as_version=4).cells:
+        hidden += [h for h in split_hidden(c.source)[1] if len(h) > 20]
+    pages = list((graded["course"] / "feedback").glob(f"*/{lesson}/*.html"))
+    assert len(pages) == 3
+    for page in pages:
+        html = page.read_text()
+        import html as _html
+        text = _html.unescape(html)
+        leaked = [h for h in hidden if h in text]
+        assert not leaked, (page, leaked[:3])
