@@ -291,15 +291,16 @@ def execute_notebook(path: Path, timeout: float = 120, nbgrader_execution: str |
 
     nb = read_notebook(path)
     extra = {} if nbgrader_execution is None else {"NBGRADER_EXECUTION": nbgrader_execution}
-    env = tool_env(Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="nbexec-")), **extra)
-    if nbgrader_execution is None:
-        env.pop("NBGRADER_EXECUTION", None)
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(Path(path).parent)}}
-    )
-    start = time.perf_counter()
-    client.execute(env=env)
-    return nb, time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="nbexec-") as own_scratch:
+        env = tool_env(Path(scratch) if scratch else Path(own_scratch), **extra)
+        if nbgrader_execution is None:
+            env.pop("NBGRADER_EXECUTION", None)
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(Path(path).parent)}}
+        )
+        start = time.perf_counter()
+        client.execute(env=env)
+        return nb, time.perf_counter() - start
 
 
 def stderr_outputs(nb) -> list[tuple[int, str]]:
