@@ -19,7 +19,13 @@ A fixture module (``tests/fixtures/submissions/<id>.py``) defines ``NOTEBOOK`` (
 file name) and ``CASES``: ``{case name: {"answers": {solution grade_id: code}, "fails": {test
 grade_id, ...}}}``, optionally ``"alone": True`` for a case that must not share a notebook with
 others. :func:`pack_cases` puts cases that answer different exercises into the same fake student,
-so one ``nbgrader autograde`` run grades them all.
+so one ``nbgrader autograde`` run grades them all. The test cell of solution cell ``X`` is named
+``X_tests`` (the lesson tests rely on it to know which cells a case answers for). A case's code should
+not call the student's other exercises, so that its outcome does not depend on the cases it shares a
+notebook with.
+
+Command line: ``python tests/nbgrading.py release 01-greedy`` regenerates ``lessons/01-greedy``
+through a throwaway course.
 """
 from __future__ import annotations
 
