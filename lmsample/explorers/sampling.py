@@ -8,6 +8,7 @@ import numpy as np
 
 from ..sampling import derail_probability, draw
 from ._blit import BlitFigure
+from ._controls import log_slider
 
 
 def hoeffding_halfwidth(n: int, k: int, alpha: float = 1e-6) -> float:
@@ -130,8 +131,7 @@ class DerailExplorer:
     """
 
     def __init__(self, tail_mass: float = 0.3, n_steps: int = 20, max_steps: int = 100):
-        self.tail = widgets.FloatLogSlider(value=tail_mass, base=10, min=-4, max=0, step=0.05, description="tail mass",
-                                           readout_format=".4f")
+        self.tail = log_slider(tail_mass, -4, 0, step=0.05, description="tail mass", readout_format=".4f")
         self.steps = widgets.IntSlider(value=n_steps, min=1, max=max_steps, description="length n")
         self.status = widgets.HTML()
         self.live = BlitFigure(figsize=(7.2, 3.2))

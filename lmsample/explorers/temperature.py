@@ -8,6 +8,7 @@ import numpy as np
 
 from ..temperature import entropy, softmax
 from ._blit import BlitFigure
+from ._controls import log_slider
 
 #: Next-token logits of a confident prompt and of an open-ended one (8 tokens each).
 PEAKED = ("peaked", list("abcdefgh"), np.array([5.0, 2.5, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0]))
@@ -24,9 +25,8 @@ class TemperatureExplorer:
 
     def __init__(self, distributions=(PEAKED, FLAT), temperature: float = 1.0, t_min: float = 0.05, t_max: float = 20.0):
         self.distributions = [(name, list(labels), np.asarray(z, dtype=float)) for name, labels, z in distributions]
-        self.temperature = widgets.FloatLogSlider(value=temperature, base=10, min=math.log10(t_min), max=math.log10(t_max),
-                                                  step=0.01, description="T", readout_format=".3g",
-                                                  layout=widgets.Layout(width="480px"))
+        self.temperature = log_slider(temperature, math.log10(t_min), math.log10(t_max), step=0.01, description="T",
+                                      readout_format=".3g", layout=widgets.Layout(width="480px"))
         self.status = widgets.HTML()
         k = len(self.distributions)
         self.live = BlitFigure(figsize=(3.1 * (k + 1), 3.2))
