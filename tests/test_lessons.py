@@ -224,3 +224,19 @@ def test_fixture_case_earns_what_it_should(graded, assignment, case):
         f"errors: { {gid: problems.get(gid) for gid in mine} }"
     )
     assert mine - expected_fail <= full, f"{case}: partial credit in {sorted(mine - expected_fail - full)}"
+
+
+def test_pack_cases_groups_disjoint_answers():
+    cases = {
+        "a1": {"answers": {"x": ""}, "fails": set()},
+        "a2": {"answers": {"x": ""}, "fails": {"x_tests"}},
+        "b1": {"answers": {"y": ""}, "fails": set()},
+        "ab": {"answers": {"x": "", "y": ""}, "fails": set()},
+        "lonely": {"answers": {"z": ""}, "fails": set(), "alone": True},
+        "c1": {"answers": {"z": ""}, "fails": set()},
+    }
+    students = g.pack_cases(cases)
+    assert students == [["a1", "b1", "c1"], ["a2"], ["ab"], ["lonely"]]
+    for names in students:
+        used = [gid for name in names for gid in cases[name]["answers"]]
+        assert len(used) == len(set(used))
