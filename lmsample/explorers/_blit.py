@@ -17,7 +17,7 @@ from PIL import Image
 
 
 class BlitFigure:
-    """Like ``LiveFigure`` (same ``figure``, ``widget``, ``renders``, ``refresh``, ``savefig``), with a
+    """A figure shown as an ``Image`` widget (``figure``, ``widget``, ``renders``, ``refresh``, ``savefig``), with a
     cached background: register the artists that change with :meth:`animate`."""
 
     def __init__(self, figsize=(7.0, 3.6), dpi: int = 96, **figure_kw):
