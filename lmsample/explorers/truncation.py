@@ -64,16 +64,16 @@ class TruncationExplorer:
         self.rng = np.random.default_rng(seed)
         names = list(self.distributions)
         self.distribution = widgets.Dropdown(options=names, value=names[0], description="prompt",
-                                             layout=widgets.Layout(width="460px"))
+                                             style={"description_width": "90px"}, layout=widgets.Layout(width="670px"))
         slider = dict(continuous_update=True, layout=widgets.Layout(width="330px"))
         self.temperature = widgets.FloatSlider(value=1.0, min=0.05, max=3.0, step=0.05, description="temperature",
-                                               readout_format=".2f", style={"description_width": "80px"}, **slider)
+                                               readout_format=".2f", style={"description_width": "90px"}, **slider)
         self.k = widgets.IntSlider(value=self.max_tokens, min=1, max=self.max_tokens, description="top-k",
-                                   style={"description_width": "80px"}, **slider)
+                                   style={"description_width": "90px"}, **slider)
         self.p = widgets.FloatSlider(value=1.0, min=0.01, max=1.0, step=0.01, description="top-p",
-                                     readout_format=".2f", style={"description_width": "80px"}, **slider)
+                                     readout_format=".2f", style={"description_width": "90px"}, **slider)
         self.min_p = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.01, description="min-p",
-                                         readout_format=".2f", style={"description_width": "80px"}, **slider)
+                                         readout_format=".2f", style={"description_width": "90px"}, **slider)
         self.generate = widgets.Button(description="generate the next token", button_style="primary",
                                        layout=widgets.Layout(width="200px"))
         self.generate_100 = widgets.Button(description="100 more", layout=widgets.Layout(width="90px"))
@@ -97,7 +97,8 @@ class TruncationExplorer:
         self.k_line = self.ax.axvline(self.max_tokens - 0.5, color="#2e9e44", lw=1.3, label="k")
         self.ax.set_ylim(0, 1.05)
         self.ax.set_ylabel("probability")
-        self.ax.legend(loc="center right", fontsize=8, frameon=False)
+        # drawn over the moving lines (it is animated, last), so a line never runs through its text
+        self.legend = self.ax.legend(loc="center right", bbox_to_anchor=(0.975, 0.5), fontsize=8, frameon=True, framealpha=0.92, edgecolor="none")
         self.ax.spines[["top", "right"]].set_visible(False)
         self.title = self.ax.set_title("", fontsize=10)
         self.ax.tick_params(axis="x", labelbottom=False)
@@ -111,7 +112,7 @@ class TruncationExplorer:
         self.ax_tally.legend(loc="upper right", fontsize=8, frameon=False)
         self.tally_title = self.ax_tally.set_title("", fontsize=9, loc="left")
         self.live.animate(*self.bars, self.cum_line, self.p_line, self.minp_line, self.k_line, self.title,
-                          *self.freq_bars, self.expect_marks, self.tally_title)
+                          *self.freq_bars, self.expect_marks, self.tally_title, self.legend)
 
         for control in (self.temperature, self.k, self.p, self.min_p):
             control.observe(lambda change: self._settings_changed(), names="value")

@@ -27,7 +27,7 @@ UNDO_BUTTON = re.compile(r"◀|back|reset|undo|clear", re.I)
 #: Slider key presses measured per slider.
 KEY_PRESSES = 3
 #: A picture counts as settled when no new one has loaded for this long.
-SETTLE_S = 0.3
+SETTLE_S = 0.25
 
 # Installed in every page before JupyterLab loads.
 INIT_SCRIPT = r"""
@@ -63,6 +63,13 @@ INIT_SCRIPT = r"""
   };
 })();
 """
+
+
+_JS_POLL = """(root) => {
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const texts = Array.from(root.querySelectorAll('.widget-html')).map(e => e.innerText).join('\\n');
+  return [window.__meas.loads.length, texts, k ? k.status : 'none'];
+}"""
 
 
 @dataclass
@@ -120,19 +127,18 @@ class ExplorerDriver:
         before_pixels, before_text = self.snapshot()
         self.img.evaluate("img => window.__arm(img)")
         do()
-        # wait for a new picture (or, for text-only outputs, new text), then until it settles
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.page.evaluate("() => window.__meas.loads.length") or self.texts() != before_text:
-                break
-            time.sleep(0.02)
+        # wait until the kernel has handled the input and the picture and texts have settled (a change
+        # may render twice); an input that changes nothing is over once the kernel is idle again
+        start = last_change = time.monotonic()
         last = None
-        while time.monotonic() < deadline + timeout:
-            time.sleep(SETTLE_S)
-            now = (self.page.evaluate("() => window.__meas.loads.length"), self.texts())
-            if now == last:
+        while time.monotonic() < start + timeout:
+            time.sleep(0.05)
+            now = self.root.evaluate(_JS_POLL)
+            if now != last:
+                last, last_change = now, time.monotonic()
+            elif (now[2] == "idle" and time.monotonic() - last_change >= SETTLE_S
+                  and (now[0] > 0 or time.monotonic() - start >= 0.5)):
                 break
-            last = now
         m = self.page.evaluate("() => { const m = window.__meas; m.disarm(); return {t0: m.t0, kind: m.kind, loads: m.loads}; }")
         after_pixels, after_text = self.snapshot()
         action = Action(control, how, picture_changed=after_pixels != before_pixels, text_changed=after_text != before_text,
@@ -151,7 +157,8 @@ class ExplorerDriver:
     def sliders(self):
         return self.root.locator(".widget-slider")
 
-    def drive(self, drag: bool = True) -> ExplorerRun:
+    def drive(self, drag: bool = True, key_presses: int = KEY_PRESSES) -> ExplorerRun:
+        self.key_presses = key_presses
         self._checkboxes()
         self._dropdowns()
         self._texts()
@@ -173,7 +180,7 @@ class ExplorerDriver:
             handle = slider.locator(".noUi-handle").first
             readout = slider.locator(".widget-readout").first
             key = "ArrowRight"
-            for _ in range(KEY_PRESSES):
+            for _ in range(self.key_presses):
                 before = readout.inner_text()
                 handle.focus()
                 if self._at_end(handle, key):
@@ -195,8 +202,8 @@ class ExplorerDriver:
         box = handle.bounding_box()
         track = handle.locator("xpath=ancestor::div[contains(@class,'noUi-base')]").first.bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        # towards the middle of the track: there is always room that way
-        target = track["x"] + track["width"] * (0.35 if x > track["x"] + track["width"] / 2 else 0.65)
+        # to the far side of the track: a value at least a third of the range away, even with 3 values
+        target = track["x"] + track["width"] * (0.15 if x > track["x"] + track["width"] / 2 + 1 else 0.85)
         self.page.mouse.move(x, y)
         self.page.mouse.down()
         self.page.mouse.move(target, y, steps=8)
@@ -239,10 +246,24 @@ class ExplorerDriver:
         buttons = self.root.locator("button.jupyter-button")
         names = [buttons.nth(i).inner_text().strip() for i in range(buttons.count())]
         order = sorted(range(len(names)), key=lambda i: bool(UNDO_BUTTON.search(names[i])))
-        for i in order:
-            button = buttons.nth(i)
-            name = names[i] or f"button {i}"
-            self.act(name, "click", lambda: button.click(), expect_picture=name not in NO_PICTURE_CHANGE, timeout=60)
+        retry = []
+        for i in order + [None]:
+            if i is None:  # a button that had nothing to do (▶ at the last step) gets a second chance
+                order, retry = retry, []
+                for j in order:
+                    self._click(buttons.nth(j), names[j] or f"button {j}")
+                break
+            if not self._click(buttons.nth(i), names[i] or f"button {i}", quiet=True):
+                retry.append(i)
+
+    def _click(self, button, name: str, quiet: bool = False) -> bool:
+        problems = len(self.run.problems)
+        action = self.act(name, "click", lambda: button.click(), expect_picture=name not in NO_PICTURE_CHANGE, timeout=90)
+        if quiet and not (action.picture_changed or action.text_changed):
+            del self.run.problems[problems:]
+            self.run.actions.pop()
+            return False
+        return True
 
 
 def image_renders(page, img) -> int:
