@@ -1,0 +1,112 @@
+"""Autoregressive generation with a KV cache: greedy or sampled, with the processors of
+:mod:`lmsample.processors`.
+
+One step: run the model on the new token(s) (the cache holds the keys and values of the
+earlier ones), take the last position's logits, apply temperature, top-k, top-p and min-p in
+that order, and draw one token per row from the softmax. A row that produced the model's end
+token is finished: it receives the pad token from then on, and generation stops when every row
+is finished. This is what transformers' ``model.generate`` does, step for step and draw for
+draw, so with the same seed both return the same tokens.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Optional
+
+import torch
+
+from ._checks import as_int, as_temperature
+from .processors import processors_for
+
+__all__ = ["generate", "end_token_ids"]
+
+
+def end_token_ids(model) -> list:
+    """The end-of-sequence token ids of ``model`` (its generation config first, then its config)."""
+    for config in (getattr(model, "generation_config", None), getattr(model, "config", None)):
+        eos = getattr(config, "eos_token_id", None)
+        if eos is not None:
+            return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
+    return []
+
+
+def _pad_token_id(model, eos: list) -> Optional[int]:
+    pad = getattr(getattr(model, "generation_config", None), "pad_token_id", None)
+    if pad is None:
+        pad = getattr(getattr(model, "config", None), "pad_token_id", None)
+    if isinstance(pad, (list, tuple)):
+        pad = pad[0] if pad else None
+    return int(pad) if pad is not None else (eos[0] if eos else None)
+
+
+@torch.no_grad()
+def generate(
+    model,
+    input_ids,
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: Optional[int] = None,
+    top_p: Optional[float] = None,
+    min_p: Optional[float] = None,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """Continue ``input_ids`` (shape ``(batch, length)``, or ``(length,)``) by up to
+    ``max_new_tokens`` tokens; returns the prompt followed by the new tokens.
+
+    ``temperature=0`` is greedy decoding (the first maximum; ``top_k``, ``top_p`` and ``min_p``
+    change nothing then). Otherwise each token is drawn from the softmax of the logits after
+    :class:`~lmsample.processors.Temperature`, :class:`~lmsample.processors.TopK`,
+    :class:`~lmsample.processors.TopP` and :class:`~lmsample.processors.MinP`, with
+    ``generator`` as the only source of randomness (the global torch generator if ``None``).
+    With ``generator=torch.Generator().manual_seed(s)`` the result equals
+    ``model.generate(input_ids, do_sample=True, max_new_tokens=..., temperature=..., top_k=...,
+    top_p=..., min_p=...)`` run after ``torch.manual_seed(s)``.
+
+    Rows stop at the model's end token as in transformers: a finished row is padded with the pad
+    token (the end token when the model has none) until every row has finished.
+    """
+    if not isinstance(input_ids, torch.Tensor):
+        input_ids = torch.as_tensor(input_ids)
+    squeeze = input_ids.ndim == 1
+    ids = input_ids[None] if squeeze else input_ids
+    if ids.ndim != 2 or ids.shape[1] == 0 or ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"input_ids must be a non-empty (batch, length) tensor of token ids, got {tuple(ids.shape)} {ids.dtype}")
+    ids = ids.long()
+    max_new_tokens = as_int(max_new_tokens, "max_new_tokens", minimum=0)
+    greedy = as_temperature(temperature, allow_zero=True) == 0.0
+    processors = [] if greedy else processors_for(temperature, top_k, top_p, min_p)
+    if greedy:  # still check the other settings, so that a typo fails the same way in both modes
+        processors_for(1.0, top_k, top_p, min_p)
+    eos = end_token_ids(model)
+    eos_tensor = torch.tensor(eos, dtype=torch.long, device=ids.device)
+    pad = _pad_token_id(model, eos)
+    device = ids.device
+
+    forward_kwargs = {"use_cache": True}
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        forward_kwargs["logits_to_keep"] = 1  # the prompt's other positions need no logits
+    attention_mask = torch.ones_like(ids)
+    unfinished = torch.ones(ids.shape[0], dtype=torch.bool, device=device)
+    step_input, past = ids, None
+    for _ in range(max_new_tokens):
+        out = model(input_ids=step_input, attention_mask=attention_mask, past_key_values=past, **forward_kwargs)
+        past = out.past_key_values
+        scores = out.logits[:, -1, :].to(dtype=torch.float32)
+        if greedy:
+            next_tokens = scores.argmax(dim=-1)
+        else:
+            for process in processors:
+                scores = process(ids, scores)
+            probs = torch.softmax(scores, dim=-1)
+            next_tokens = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
+        if eos:
+            next_tokens = torch.where(unfinished, next_tokens, pad)
+        ids = torch.cat([ids, next_tokens[:, None]], dim=-1)
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((ids.shape[0], 1))], dim=-1)
+        if eos:
+            unfinished &= ~torch.isin(next_tokens, eos_tensor)
+            if not bool(unfinished.any()):
+                break
+        step_input = next_tokens[:, None]
+    return ids[0] if squeeze else ids
