@@ -97,8 +97,8 @@ class TruncationExplorer:
         self.k_line = self.ax.axvline(self.max_tokens - 0.5, color="#2e9e44", lw=1.3, label="k")
         self.ax.set_ylim(0, 1.05)
         self.ax.set_ylabel("probability")
-        # drawn over the moving lines (it is animated, last), so a line never runs through its text
-        self.legend = self.ax.legend(loc="center right", bbox_to_anchor=(0.975, 0.5), fontsize=8, frameon=True, framealpha=0.92, edgecolor="none")
+        # one row in the gap below the axes, where no moving line can run through its text
+        self.ax.legend(loc="upper right", bbox_to_anchor=(1.0, -0.02), ncol=4, fontsize=8, frameon=False)
         self.ax.spines[["top", "right"]].set_visible(False)
         self.title = self.ax.set_title("", fontsize=10)
         self.ax.tick_params(axis="x", labelbottom=False)
@@ -112,7 +112,7 @@ class TruncationExplorer:
         self.ax_tally.legend(loc="upper right", fontsize=8, frameon=False)
         self.tally_title = self.ax_tally.set_title("", fontsize=9, loc="left")
         self.live.animate(*self.bars, self.cum_line, self.p_line, self.minp_line, self.k_line, self.title,
-                          *self.freq_bars, self.expect_marks, self.tally_title, self.legend)
+                          *self.freq_bars, self.expect_marks, self.tally_title)
 
         for control in (self.temperature, self.k, self.p, self.min_p):
             control.observe(lambda change: self._settings_changed(), names="value")
