@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from .decoding import EOS, beam_search, exhaustive_best, greedy_decode, sequence_prob
-from .metrics import distinct_n, ngrams, perplexity
+from .metrics import distinct_n, ends_in_repetition, ngrams, perplexity, repetition
 from .sampling import derail_probability, descending_order, draw, inverse_cdf_sample, tail_mass
 from .temperature import apply_temperature, entropy, softmax, softmax_t, temperature_for_max_prob, temperature_table
 from .truncation import min_p_filter, nucleus_size, sample_next, top_k_filter, top_p_filter
@@ -28,7 +28,21 @@ EXERCISES = {
 }
 
 # name -> submodule for the torch half, imported on first attribute access (PEP 562)
-_LAZY = {}
+_LAZY = {
+    "Temperature": "processors",
+    "TopK": "processors",
+    "TopP": "processors",
+    "MinP": "processors",
+    "processors_for": "processors",
+    "generate": "generation",
+    "load_model": "models",
+    "gpt2_tokenizer": "models",
+    "tiny_gpt2": "models",
+    "ModelFallbackWarning": "models",
+    "golden_tokens": "golden",
+    "suggest_k_p": "golden",
+    "held_out_text": "golden",
+}
 
 
 def __getattr__(name):
@@ -44,6 +58,8 @@ __all__ = [name for names in EXERCISES.values() for name in names] + [
     "EOS",
     "EXERCISES",
     "descending_order",
+    "ends_in_repetition",
     "ngrams",
+    "repetition",
     *_LAZY,
 ]

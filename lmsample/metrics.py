@@ -55,3 +55,38 @@ def perplexity(token_logprobs) -> float:
     if np.isnan(lp).any() or (lp == np.inf).any():
         raise ValueError("token_logprobs must not contain nan or +inf")
     return float(math.exp(-lp.mean()))
+
+
+def ends_in_repetition(tokens, min_repeats: int = 3, max_period: int = 50) -> bool:
+    """Whether a token sequence ends in a loop: its last ``L * min_repeats`` tokens are one phrase
+    of ``L`` tokens (``1 <= L <= max_period``) repeated ``min_repeats`` times in a row.
+
+    >>> ends_in_repetition("I like it . I do not know . I do not know . I do not know .".split())
+    True
+    >>> ends_in_repetition("a b c d".split())
+    False
+    """
+    tokens = _as_token_list(tokens)
+    min_repeats = as_int(min_repeats, "min_repeats", minimum=2)
+    max_period = as_int(max_period, "max_period", minimum=1)
+    n = len(tokens)
+    for period in range(1, min(max_period, n // min_repeats) + 1):
+        tail = tokens[n - period * min_repeats :]
+        if all(tail[i] == tail[i + period] for i in range(len(tail) - period)):
+            return True
+    return False
+
+
+def repetition(generations, min_repeats: int = 3, max_period: int = 50) -> float:
+    """Fraction of generations that end in a repetition loop (:func:`ends_in_repetition`).
+
+    The "Repetition %" of Holtzman et al. (2020), *The Curious Case of Neural Text Degeneration*,
+    Table 1, as a fraction: greedy and beam search often end looping on a phrase, sampling rarely
+    does. ``generations`` is a list of token sequences; an empty list raises ``ValueError``.
+
+    >>> repetition([["a", "b"] * 3, ["a", "b", "c"]])
+    0.5
+    """
+    if isinstance(generations, (str, np.ndarray)) or not len(generations):
+        raise ValueError("generations must be a non-empty list of token sequences")
+    return sum(ends_in_repetition(g, min_repeats, max_period) for g in generations) / len(generations)

@@ -180,7 +180,8 @@ def outside_nucleus(probs: torch.Tensor, p: float, tiers=(64, 1024, 4096)) -> to
     all_ties = torch.zeros(batch, dtype=torch.bool)
     rows = torch.arange(batch)  # the rows not resolved yet
     bound = torch.full((batch,), math.inf, dtype=torch.float64)  # the most mass the next tier can hold
-    for i, m in enumerate(t for t in tiers if t < vocab):
+    tiers = sorted({min(t, vocab) for t in tiers})  # a small vocabulary is simply sorted
+    for i, m in enumerate(tiers):
         try_rows = bound[rows] >= target[rows]
         if i == 0 or bool(try_rows.any()):
             tried = rows[try_rows]
@@ -226,12 +227,13 @@ def _radix_threshold(probs: torch.Tensor, p: float):
     n_buckets = int(buckets.max()) + 1
     probs64 = probs.double()
     mass = torch.zeros(rows, n_buckets, dtype=torch.float64).scatter_add_(1, buckets, probs64)
-    below = mass.cumsum(-1) - mass  # mass of the buckets < b
-    total = below[:, -1] + mass[:, -1]
+    running = mass.cumsum(-1)  # mass of the buckets <= b (non-decreasing, also in floating point)
+    total = running[:, -1]
     target = p * total
-    # the highest bucket b with (mass of buckets >= b) >= target
-    crossing = torch.count_nonzero(below <= (total - target)[:, None], dim=-1) - 1
-    crossing = torch.where(total - below.gather(1, crossing.clamp(min=0)[:, None])[:, 0] >= target, crossing, -1)
+    below = torch.cat([torch.zeros(rows, 1, dtype=torch.float64), running[:, :-1]], dim=1)  # buckets < b
+    # the highest nonempty bucket b whose mass-at-or-above, total - below[b], reaches the target
+    reaches = ((total[:, None] - below) >= target[:, None]) & (mass > 0)
+    crossing = torch.where(reaches.any(-1), n_buckets - 1 - reaches.flip(-1).int().argmax(-1), -1)
     tau = torch.zeros(rows, dtype=probs.dtype)
     n_ties = torch.zeros(rows, dtype=torch.long)
     all_ties = torch.zeros(rows, dtype=torch.bool)
@@ -240,7 +242,7 @@ def _radix_threshold(probs: torch.Tensor, p: float):
         return tau, n_ties, all_ties
     idx = ok.nonzero().squeeze(1)
     c = crossing[idx]
-    above = total[idx] - below[idx, c] - mass[idx, c]  # mass of the buckets > c
+    above = total[idx] - running[idx, c]  # mass of the buckets > c
     # the tokens of the crossing bucket, sorted by value (descending, ties by index) within each row
     in_bucket = (buckets if idx.numel() == rows else buckets[idx]) == c[:, None]
     cand_row, cand_col = in_bucket.nonzero(as_tuple=True)

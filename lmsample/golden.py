@@ -1,0 +1,127 @@
+"""Golden-token tuning with a real model: where does the real next token of a held-out text fall?
+
+:func:`golden_tokens` runs the model over a text (in windows of at most ``window`` tokens, a few
+windows per forward pass, under ``torch.no_grad``, with a progress bar) and, at every position,
+scores the token that really comes next with the numpy contracts :func:`lmsample.golden_rank`
+and :func:`lmsample.golden_cdf`. :func:`suggest_k_p` turns those into the ``k`` and ``p`` that keep
+the golden token at a chosen fraction of positions (:func:`lmsample.choose_k`,
+:func:`lmsample.choose_p`).
+
+Long texts are cut into windows that overlap by half: every token after the first is scored
+exactly once, with at least ``window // 2`` tokens of context (all the earlier tokens near the
+start of the text).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import torch
+
+from .metrics import perplexity
+from .tuning import choose_k, choose_p, golden_cdf, golden_rank
+
+__all__ = ["GoldenTokens", "Suggestion", "golden_tokens", "suggest_k_p", "held_out_text", "windows"]
+
+
+def held_out_text() -> str:
+    """The held-out text shipped with lmsample (public domain; see ``lmsample/data/SOURCES.md``)."""
+    return resources.files("lmsample").joinpath("data/constitution.txt").read_text(encoding="utf-8")
+
+
+@dataclass
+class GoldenTokens:
+    """Per-position results of :func:`golden_tokens` (position ``i`` scores token ``i + 1``)."""
+
+    token_ids: np.ndarray  # the text's tokens, shape (n,)
+    ranks: np.ndarray  # golden-token rank at each scored position, shape (n - 1,)
+    cdfs: np.ndarray  # golden-token CDF at each scored position, shape (n - 1,)
+    logprobs: np.ndarray  # natural log-probability of the golden token, shape (n - 1,)
+
+    @property
+    def perplexity(self) -> float:
+        """The model's perplexity on the text."""
+        return perplexity(self.logprobs)
+
+
+@dataclass
+class Suggestion:
+    """The ``k`` and ``p`` that keep the golden token at a fraction ``coverage`` of positions."""
+
+    k: int
+    p: float
+    coverage: float
+    k_coverage: float  # fraction of positions whose golden rank is <= k
+    p_coverage: float  # fraction of positions whose golden CDF is <= p
+    positions: int
+
+    def __str__(self) -> str:
+        return (
+            f"top-k: k = {self.k} keeps the golden token at {self.k_coverage:.1%} of {self.positions} positions\n"
+            f"top-p: p = {self.p:.4f} keeps the golden token at {self.p_coverage:.1%} of {self.positions} positions\n"
+            f"(target coverage {self.coverage:.1%})"
+        )
+
+
+def windows(n_tokens: int, window: int) -> list:
+    """``(start, first_scored)`` pairs: windows ``ids[start:start + window]`` of a text of ``n_tokens``
+    tokens that overlap by half, and the first target index each one scores.
+
+    Target ``j`` (predicted from position ``j - 1``) is scored by exactly one window. Every window
+    has the same length, ``min(window, n_tokens)``, so they batch without padding.
+    """
+    if window < 2:
+        raise ValueError(f"window must be >= 2, got {window}")
+    width = min(window, n_tokens)
+    stride = max(width // 2, 1)
+    out, next_target, start = [], 1, 0
+    while next_target < n_tokens:
+        start = min(start, n_tokens - width)
+        out.append((start, next_target))
+        next_target = start + width
+        start += stride
+    return out
+
+
+@torch.no_grad()
+def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 128, batch_size: int = 4, progress: bool = True) -> GoldenTokens:
+    """Golden-token ranks, CDFs and log-probabilities of ``text`` (default: :func:`held_out_text`) under ``model``."""
+    from tqdm.auto import tqdm
+
+    text = held_out_text() if text is None else text
+    ids = torch.tensor(tokenizer.encode(text, add_special_tokens=False), dtype=torch.long)
+    if ids.numel() < 2:
+        raise ValueError("text must have at least two tokens")
+    spans = windows(ids.numel(), window)
+    width = min(window, ids.numel())
+    ranks, cdfs, logprobs = [], [], []
+    bar = tqdm(total=ids.numel() - 1, desc="golden tokens", unit="tok", disable=not progress)
+    for b in range(0, len(spans), batch_size):
+        batch = spans[b : b + batch_size]
+        inputs = torch.stack([ids[s : s + width] for s, _ in batch])
+        logits = model(input_ids=inputs).logits.float()
+        for row, (start, first) in enumerate(batch):
+            positions = slice(first - 1 - start, width - 1)  # position i predicts token start + i + 1
+            rows = logits[row, positions]
+            targets = ids[first : start + width]
+            ranks.append(golden_rank(rows.numpy(), targets.numpy()))
+            cdfs.append(golden_cdf(rows.numpy(), targets.numpy()))
+            logprobs.append(torch.log_softmax(rows.double(), -1).gather(1, targets[:, None])[:, 0].numpy())
+            bar.update(len(targets))
+    bar.close()
+    return GoldenTokens(ids.numpy(), np.concatenate(ranks), np.concatenate(cdfs), np.concatenate(logprobs))
+
+
+def suggest_k_p(golden: GoldenTokens, coverage: float = 0.95) -> Suggestion:
+    """The smallest ``k`` and ``p`` keeping the golden token at a fraction ``coverage`` of positions."""
+    k = choose_k(golden.ranks, coverage)
+    p = choose_p(golden.cdfs, coverage)
+    return Suggestion(
+        k=k,
+        p=p,
+        coverage=float(coverage),
+        k_coverage=float(np.mean(golden.ranks <= k)),
+        p_coverage=float(np.mean(golden.cdfs <= p)),
+        positions=int(golden.ranks.size),
+    )
