@@ -33,6 +33,7 @@ def test_the_address_is_in_pyproject_only():
     assert address.startswith("https://github.com/"), address
     assert links.binder_url().startswith("https://mybinder.org/v2/gh/")
     assert links.binder_url().endswith("?urlpath=lab/tree/lessons/01-greedy/greedy.ipynb")
+    assert (ROOT / links.FIRST_LESSON).exists(), "the Binder badge opens a lesson that does not exist"
 
 
 def test_links_agree_with_the_address():

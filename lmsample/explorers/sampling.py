@@ -32,7 +32,7 @@ class HistogramExplorer:
         self.rng = np.random.default_rng(seed)
         self.choice = widgets.Dropdown(options=list(self.distributions), description="distribution")
         sizes = (1, 10, 100, 1000, 10000)
-        self.buttons = [widgets.Button(description=f"draw {m:,}", layout=widgets.Layout(width="95px")) for m in sizes]
+        self.buttons = [widgets.Button(description=f"draw {m:,}", layout=widgets.Layout(width="110px")) for m in sizes]
         for button, m in zip(self.buttons, sizes):
             button.on_click(lambda _, m=m: self.draw(m))
         self.reset_button = widgets.Button(description="reset", layout=widgets.Layout(width="70px"))
@@ -46,11 +46,11 @@ class HistogramExplorer:
         self._show()
 
     def _panel(self, labels, probs):
-        ax = self.figure.add_axes([0.09, 0.16, 0.88, 0.72])
+        ax = self.figure.add_axes([0.09, 0.16, 0.64, 0.72])  # the legend sits to the right, off the bands
         x = np.arange(len(probs))
         bars = ax.bar(x, np.zeros(len(probs)), width=0.6, color="#3b75af", label="observed frequency", zorder=2)
         bands = [ax.fill_between([i - 0.4, i + 0.4], [p, p], [p, p], color="#f2a93b", alpha=0.45, linewidth=0, zorder=1,
-                                 label="tolerance (fails a correct sampler w.p. 1e-6)" if i == 0 else None)
+                                 label="tolerance: a correct\nsampler leaves it\nwith probability 1e-6" if i == 0 else None)
                  for i, p in zip(x, probs)]
         ticks = ax.scatter(x, probs, marker="_", s=min(900.0, 6000.0 / len(probs)), color="black", linewidths=2,
                            label="probability", zorder=3)
@@ -59,7 +59,8 @@ class HistogramExplorer:
         ax.set_ylim(0, min(1.0, probs.max() * 1.35 + 0.05))
         ax.set_ylabel("frequency")
         ax.spines[["top", "right"]].set_visible(False)
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False, labelspacing=1.0,
+                  markerscale=0.5, handlelength=2.0)
         title = ax.set_title("", fontsize=10)
         moving = [*bands, *bars, ticks, title]  # drawn in this order over the background
         self.live.animate(*moving)
@@ -112,7 +113,8 @@ class HistogramExplorer:
             bar.set_height(f)
         t = hoeffding_halfwidth(n, len(probs))
         for i, (band, p) in enumerate(zip(panel["bands"], probs)):
-            lo, hi = max(p - t, 0.0), min(p + t, 1.0)
+            # no draws, no tolerance to show (it would be infinite and hide the picture)
+            lo, hi = (p, p) if n == 0 else (max(p - t, 0.0), min(p + t, 1.0))
             band.set_verts([[(i - 0.4, lo), (i + 0.4, lo), (i + 0.4, hi), (i - 0.4, hi)]])
         worst = float(np.abs(freq - probs).max()) if n else float("nan")
         panel["title"].set_text(f"{n:,} draws" + (f": largest gap {worst:.4f}, tolerance {t:.4f}" if n else ""))

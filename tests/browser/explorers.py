@@ -14,6 +14,7 @@ gives the time the new picture was there. Both are ``performance.now()`` clock v
 """
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import time
@@ -100,7 +101,7 @@ class ExplorerRun:
             "inputs": len(self.actions),
             "timed": len(lat),
             "median_ms": round(statistics.median(lat), 1) if lat else None,
-            "p90_ms": round(sorted(lat)[int(0.9 * (len(lat) - 1))], 1) if lat else None,
+            "p90_ms": round(sorted(lat)[max(0, math.ceil(0.9 * len(lat)) - 1)], 1) if lat else None,
             "max_ms": round(max(lat), 1) if lat else None,
             "median_settled_ms": round(statistics.median(settled), 1) if settled else None,
             "actions": [a.__dict__ for a in self.actions],
