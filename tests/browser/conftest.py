@@ -3,6 +3,7 @@ the latency table printed at the end of the run (and written to artifacts/browse
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -22,6 +23,8 @@ GOAL_MS = 250
 def lab(tmp_path_factory):
     reason = chromium_missing_reason()
     if reason:
+        if os.environ.get("LMSAMPLE_REQUIRE_BROWSER", "") not in ("", "0"):
+            pytest.fail(reason.replace("skipped", "required (LMSAMPLE_REQUIRE_BROWSER=1)"))
         pytest.skip(reason)
     with Lab(tmp_path_factory.mktemp("jupyterlab")) as server:
         yield server
