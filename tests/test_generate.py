@@ -1,0 +1,137 @@
+"""lmsample.generate on a small GPT-2-architecture model: token for token what transformers does."""
+import pytest
+import torch
+
+from lmsample import generate, tiny_gpt2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is faster, and steadier on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tokenizer = tiny_gpt2(seed=0)
+    return model, tokenizer
+
+
+def prompt_ids(tokenizer, *texts):
+    return torch.tensor([tokenizer.encode(t) for t in texts], dtype=torch.long)
+
+
+def hf_generate(model, ids, n, seed=None, **settings):
+    """transformers' generate with the same settings (None means 'off', as in lmsample)."""
+    kwargs = dict(max_new_tokens=n, attention_mask=torch.ones_like(ids))
+    if settings.get("temperature", 1.0) == 0:
+        kwargs.update(do_sample=False)
+    else:
+        kwargs.update(
+            do_sample=True,
+            temperature=settings.get("temperature", 1.0),
+            top_k=settings.get("top_k") or 0,
+            top_p=settings.get("top_p") or 1.0,
+            min_p=settings.get("min_p"),
+        )
+    if seed is not None:
+        torch.manual_seed(seed)
+    return model.generate(ids, **kwargs)
+
+
+SETTINGS = [
+    dict(),
+    dict(temperature=0.7),
+    dict(top_k=50),
+    dict(top_p=0.9),
+    dict(temperature=1.3, top_k=200, top_p=0.95),
+    dict(min_p=0.2),
+    dict(temperature=0.8, top_p=0.8, min_p=0.1),
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=[str(s) for s in SETTINGS])
+def test_sampling_reproduces_transformers_token_for_token(tiny, settings):
+    model, tok = tiny
+    ids = prompt_ids(tok, "The meaning of life is", "Once upon a time there")
+    for seed in (0, 1):
+        ours = generate(model, ids, 12, generator=torch.Generator().manual_seed(seed), **settings)
+        theirs = hf_generate(model, ids, 12, seed=seed, **settings)
+        assert ours.tolist() == theirs.tolist(), (settings, seed)
+
+
+def test_greedy_reproduces_transformers_greedy_search(tiny):
+    model, tok = tiny
+    ids = prompt_ids(tok, "Hello world, this is", "A quick brown fox jumps")
+    ours = generate(model, ids, 15, temperature=0)
+    assert ours.tolist() == hf_generate(model, ids, 15, temperature=0).tolist()
+    # top-k, top-p, min-p never remove the maximum: greedy is unchanged by them
+    assert generate(model, ids, 15, temperature=0, top_k=3, top_p=0.5, min_p=0.5).tolist() == ours.tolist()
+
+
+def test_returns_prompt_then_new_tokens_and_accepts_1d_input(tiny):
+    model, tok = tiny
+    ids = torch.tensor(tok.encode("Hello world"))
+    out = generate(model, ids, 5, temperature=0)
+    assert out.ndim == 1 and out.shape[0] == ids.shape[0] + 5
+    assert out[: ids.shape[0]].tolist() == ids.tolist()
+    assert generate(model, ids, 0).tolist() == ids.tolist()
+
+
+def test_generator_is_the_only_randomness(tiny):
+    model, tok = tiny
+    ids = prompt_ids(tok, "Hello world")
+    a = generate(model, ids, 10, top_p=0.95, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(123)  # the global generator does not matter
+    b = generate(model, ids, 10, top_p=0.95, generator=torch.Generator().manual_seed(5))
+    assert a.tolist() == b.tolist()
+
+
+def test_rows_stop_at_the_end_token_like_transformers(tiny):
+    model, tok = tiny
+    ids = prompt_ids(tok, "The meaning of life is", "Once upon a time there")
+    settings = dict(top_k=20)
+    free = generate(model, ids, 10, generator=torch.Generator().manual_seed(0), **settings)
+    n = ids.shape[1]
+    row0, row1 = free[0, n:].tolist(), free[1, n:].tolist()
+    # the end token: one that row 0 produces first at step s >= 1 and row 1 never produces
+    s = next(i for i in range(1, 10) if row0[i] not in row0[:i] and row0[i] not in row1)
+    eos = row0[s]
+    saved = model.generation_config.eos_token_id, model.generation_config.pad_token_id
+    try:
+        model.generation_config.eos_token_id = eos
+        model.generation_config.pad_token_id = 0
+        ours = generate(model, ids, 10, generator=torch.Generator().manual_seed(0), **settings)
+        assert ours.tolist() == hf_generate(model, ids, 10, seed=0, **settings).tolist()
+        assert ours[0, : n + s + 1].tolist() == free[0, : n + s + 1].tolist()
+        assert ours[0, n + s + 1 :].tolist() == [0] * (9 - s)  # padded after the end token
+        assert ours[1].tolist() == free[1].tolist()  # the other row is not disturbed
+        # when every row has finished, generation stops
+        single = generate(model, ids[:1], 10, generator=torch.Generator().manual_seed(0), **settings)
+        new = single[0, n:].tolist()
+        assert eos not in new[:-1] and (new[-1] == eos or len(new) == 10)
+        assert single.tolist() == hf_generate(model, ids[:1], 10, seed=0, **settings).tolist()
+    finally:
+        model.generation_config.eos_token_id, model.generation_config.pad_token_id = saved
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(temperature=-1), dict(top_k=0), dict(top_p=0.0), dict(min_p=2.0), dict(temperature=0, top_p=1.5)]
+)
+def test_invalid_settings_raise_value_error(tiny, kwargs):
+    model, tok = tiny
+    with pytest.raises(ValueError):
+        generate(model, prompt_ids(tok, "Hi"), 3, **kwargs)
+
+
+def test_invalid_input_ids_raise_value_error(tiny):
+    model, _ = tiny
+    with pytest.raises(ValueError):
+        generate(model, torch.zeros(1, 0, dtype=torch.long), 3)
+    with pytest.raises(ValueError):
+        generate(model, torch.zeros(1, 3), 3)  # float ids
+    with pytest.raises(ValueError):
+        generate(model, torch.zeros(1, 3, dtype=torch.long), -1)
