@@ -1,0 +1,111 @@
+"""Golden-token tuning on a model, and the quality measures for generated text."""
+import numpy as np
+import pytest
+import torch
+
+import lmsample
+from lmsample import ends_in_repetition, golden_cdf, golden_rank, repetition, tiny_gpt2
+from lmsample.golden import GoldenTokens, golden_tokens, held_out_text, suggest_k_p, windows
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_gpt2(seed=1)
+
+
+def test_windows_score_every_target_once():
+    assert windows(10, 4) == [(0, 1), (2, 4), (4, 6), (6, 8)]
+    assert windows(9, 4) == [(0, 1), (2, 4), (4, 6), (5, 8)]
+    assert windows(3, 128) == [(0, 1)]
+    for n, w in [(2, 2), (17, 5), (100, 16), (101, 16)]:
+        spans = windows(n, w)
+        width = min(w, n)
+        scored = [j for k, (s, first) in enumerate(spans) for j in range(first, s + width)]
+        assert scored == list(range(1, n)), (n, w)
+    with pytest.raises(ValueError):
+        windows(10, 1)
+
+
+def test_golden_tokens_equal_the_numpy_contracts_on_one_window(tiny):
+    model, tok = tiny
+    text = "We the People of the United States, in Order to form a more perfect Union"
+    ids = tok.encode(text)
+    got = golden_tokens(model, tok, text, window=64, progress=False)
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, :-1].float().numpy()
+    targets = np.array(ids[1:])
+    assert got.token_ids.tolist() == ids
+    assert got.ranks.tolist() == golden_rank(logits, targets).tolist()
+    assert np.allclose(got.cdfs, golden_cdf(logits, targets), rtol=0, atol=1e-12)
+    logp = torch.log_softmax(torch.tensor(logits, dtype=torch.float64), -1).numpy()[np.arange(len(targets)), targets]
+    assert np.allclose(got.logprobs, logp, rtol=0, atol=1e-12)
+    assert got.perplexity == pytest.approx(float(np.exp(-logp.mean())), rel=1e-12)
+
+
+def test_golden_tokens_in_batched_windows(tiny):
+    model, tok = tiny
+    text = held_out_text()[:600]
+    n = len(tok.encode(text))
+    got = golden_tokens(model, tok, text, window=16, batch_size=3, progress=False)
+    assert got.ranks.shape == got.cdfs.shape == got.logprobs.shape == (n - 1,)
+    assert got.ranks.min() >= 1 and got.ranks.max() <= 50257
+    assert (got.cdfs > 0).all() and (got.cdfs <= 1 + 1e-9).all() and (got.logprobs <= 0).all()
+    # the first window sees the same tokens as a full pass: its positions agree exactly
+    first = golden_tokens(model, tok, tok.decode(tok.encode(text)[:16]), window=16, progress=False)
+    assert got.ranks[:15].tolist() == first.ranks.tolist()
+
+
+def test_suggest_k_p_exact_values():
+    golden = GoldenTokens(
+        token_ids=np.arange(5),
+        ranks=np.array([1, 1, 2, 5]),
+        cdfs=np.array([0.5, 0.9, 0.2, 0.99]),
+        logprobs=np.log([0.5, 0.5, 0.25, 0.125]),
+    )
+    s = suggest_k_p(golden, 0.75)
+    assert (s.k, s.p, s.k_coverage, s.p_coverage, s.positions) == (2, 0.9, 0.75, 0.75, 4)
+    assert "k = 2" in str(s) and "p = 0.9000" in str(s)
+    assert golden.perplexity == pytest.approx(2 ** 1.75)
+
+
+def test_held_out_text_is_shipped_with_its_source():
+    text = held_out_text()
+    assert len(text.split()) > 2000 and text.startswith("We the People")
+    from importlib import resources
+
+    assert "public domain" in resources.files("lmsample").joinpath("data/SOURCES.md").read_text().lower()
+
+
+def test_names_are_importable_from_lmsample():
+    assert lmsample.golden_tokens is golden_tokens and lmsample.suggest_k_p is suggest_k_p
+
+
+# --- repetition (Holtzman et al. 2020) ----------------------------------------------------------
+
+def test_ends_in_repetition_exact_values():
+    loop = "I do not know . I do not know . I do not know .".split()
+    assert ends_in_repetition(loop)
+    assert not ends_in_repetition(loop, min_repeats=4)
+    assert not ends_in_repetition(loop, max_period=4)  # the phrase has 5 tokens
+    assert ends_in_repetition(["a", "b", "b", "b"])
+    assert not ends_in_repetition(["b", "b", "b", "a"])
+    assert not ends_in_repetition([])
+    assert ends_in_repetition(np.array([1, 2, 1, 2, 1, 2]), min_repeats=3)
+    with pytest.raises(ValueError):
+        ends_in_repetition("a b a b")  # a string, not tokens
+
+
+def test_repetition_is_the_fraction_of_looping_generations():
+    gens = [["x", "y"] * 3, ["a", "b", "c", "d"], ["z"] * 5, ["p", "q"]]
+    assert repetition(gens) == 0.5
+    assert repetition(gens, min_repeats=5) == 0.25
+    with pytest.raises(ValueError):
+        repetition([])
