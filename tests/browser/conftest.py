@@ -40,16 +40,32 @@ def browser(lab):
         chromium.close()
 
 
-@pytest.fixture
-def page(browser):
+@pytest.fixture(scope="session")
+def _context(browser):
     from .explorers import INIT_SCRIPT
 
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
     context.add_init_script(INIT_SCRIPT)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
+    yield context
     context.close()
+
+
+_PAGE = {}
+
+
+@pytest.fixture
+def page(_context, request):
+    """One JupyterLab page for the whole session (loading JupyterLab takes seconds); a test that
+    failed leaves it behind and the next test starts from a fresh page."""
+    page = _PAGE.get("page")
+    if page is None or page.is_closed():
+        page = _PAGE["page"] = _context.new_page()
+        page.set_default_timeout(30_000)
+    failed_before = request.session.testsfailed
+    yield page
+    if request.session.testsfailed != failed_before:
+        page.close()
+        _PAGE.pop("page", None)
 
 
 def _load_average() -> str:
@@ -73,6 +89,9 @@ def pytest_terminal_summary(terminalreporter):
             flag = "" if s["median_ms"] is None or s["median_ms"] < GOAL_MS else f"  (over the {GOAL_MS} ms goal)"
             tr.write_line(f"{where:32s} {s['explorer']:20s} median {med}  p90 {s['p90_ms']} ms  "
                           f"max {s['max_ms']} ms  over {s['timed']} inputs{flag}")
+            slow = {c: ms for c, ms in s.get("median_ms_by_control", {}).items() if ms >= GOAL_MS}
+            if slow:
+                tr.write_line(f"{'':32s}   slower controls: " + ", ".join(f"{c} {ms:.0f} ms" for c, ms in slow.items()))
     load = _load_average()
     tr.write_line(f"load average (1, 5, 15 min) at the end: {load}; 2 shared cores, so expect noise")
     ARTIFACTS.mkdir(exist_ok=True)

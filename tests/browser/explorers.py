@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 #: Controls whose change is not meant to move the picture (by their label): the number of tokens
 #: a "generate" button will produce, and that button (it writes text below the figure).
 NO_PICTURE_CHANGE = {"new tokens", "generate"}
+#: Controls that change nothing but their own readout (they set what a button will do).
+ONLY_THEIR_READOUT = {"new tokens"}
 #: Buttons that undo something: pressed after the others.
 UNDO_BUTTON = re.compile(r"◀|back|reset|undo|clear", re.I)
 #: Slider key presses measured per slider.
@@ -104,6 +106,11 @@ class ExplorerRun:
             "p90_ms": round(sorted(lat)[max(0, math.ceil(0.9 * len(lat)) - 1)], 1) if lat else None,
             "max_ms": round(max(lat), 1) if lat else None,
             "median_settled_ms": round(statistics.median(settled), 1) if settled else None,
+            "median_ms_by_control": {
+                c: round(statistics.median(v), 1)
+                for c in dict.fromkeys(a.control for a in self.actions)
+                if (v := [a.first_ms for a in self.actions if a.control == c and a.first_ms is not None])
+            },
             "actions": [a.__dict__ for a in self.actions],
         }
 
@@ -150,7 +157,7 @@ class ExplorerDriver:
         self.run.actions.append(action)
         if expect_picture and not action.picture_changed:
             self.run.problems.append(f"{control} ({how}): the picture did not change")
-        if not (action.picture_changed or action.text_changed):
+        if not (action.picture_changed or action.text_changed) and control not in ONLY_THEIR_READOUT:
             self.run.problems.append(f"{control} ({how}): nothing the explorer shows changed")
         return action
 

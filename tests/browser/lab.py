@@ -202,7 +202,24 @@ class NotebookPage:
         self.messages = []  # errors and stderr the kernel sent outside any cell (widget callbacks)
 
     def open(self, timeout: float = 60_000) -> "NotebookPage":
-        self.page.goto(self.lab.url(self.relpath))
+        """Open the notebook: in the JupyterLab already loaded in the page if there is one (File >
+        Open, without reloading the whole application), else by loading JupyterLab at its URL."""
+        loaded = self.page.evaluate("() => !!window.jupyterapp")
+        if loaded:
+            self.page.keyboard.press("Escape")
+            self.page.evaluate("""async (path) => {
+              const app = window.jupyterapp;
+              for (const w of Array.from(app.shell.widgets('main'))) {
+                if (w.context) w.context.model.dirty = false;
+                w.dispose();
+              }
+              await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+            }""", self.relpath)
+            self.page.wait_for_function(
+                "(path) => { const w = window.jupyterapp.shell.currentWidget; return w && w.context && w.context.path === path; }",
+                arg=self.relpath, timeout=timeout)
+        else:
+            self.page.goto(self.lab.url(self.relpath))
         self.page.wait_for_function(
             "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
             " && window.jupyterapp.shell.currentWidget.sessionContext"
@@ -256,7 +273,7 @@ class NotebookPage:
                 quiet_since = None
             else:
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 0.8:
+                if time.monotonic() - quiet_since > 0.5:
                     return st
             time.sleep(0.2)
         raise TimeoutError(f"{self.relpath}: cells still running after {timeout} s")
@@ -265,5 +282,13 @@ class NotebookPage:
         return self.page.locator(".jp-Notebook .jp-Cell").nth(index)
 
     def close(self) -> None:
-        self.page.close()
-        self.lab.shutdown_kernels()
+        """Close the notebook without saving (the page stays, for the next notebook) and shut its kernel down."""
+        try:
+            self.page.evaluate("""() => {
+              for (const w of Array.from(window.jupyterapp.shell.widgets('main'))) {
+                if (w.context) w.context.model.dirty = false;
+                w.dispose();
+              }
+            }""")
+        finally:
+            self.lab.shutdown_kernels()
