@@ -148,7 +148,7 @@ def test_every_student_graded_and_exported(graded):
     with open(graded["course"] / "grades.csv") as f:
         students = {row["student_id"] for row in csv.DictReader(f)}
     assert students == set(hostile.CASES) | {"early-bird"}
-    assert "Grading 21 students" in graded["out"] or "students x 1 lessons" in graded["out"]
+    assert f"Grading {len(hostile.CASES) } students x 1 lessons" in graded["out"]
 
 
 def test_earlier_grades_kept(graded):

@@ -2,6 +2,8 @@
 
 - `solution`: each solution cell holds the reference solution -> every autograded point.
 - `release`: the lesson as released, untouched -> 0 points, graded without error.
+- `warner`: the reference solutions, each exercise function wrapped so that every call emits a
+  warning (as numpy or torch do) -> every autograded point all the same.
 - `cheater`: every solution cell rebinds numpy's comparison functions and builtins, patches
   lmsample, and defines nothing useful -> 0 points.
 Feedback of every lesson must not contain a hidden test.
@@ -44,6 +46,20 @@ for _name in dir(lmsample):
 '''
 
 
+NOISY = """
+import functools as _functools, warnings as _warnings
+def _noisy(_f):
+    @_functools.wraps(_f)
+    def _g(*a, **k):
+        _warnings.warn("a harmless warning from a correct answer", UserWarning, stacklevel=2)
+        return _f(*a, **k)
+    return _g
+for _name in {names!r}:
+    if callable(globals().get(_name)) and not hasattr(globals()[_name], "__wrapped__"):
+        globals()[_name] = _noisy(globals()[_name])
+"""
+
+
 def autograded_points(nb) -> float:
     return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in nb.cells
                if (c.metadata.get("nbgrader") or {}).get("grade")
@@ -69,11 +85,21 @@ def graded(tmp_path_factory):
                 m = c.metadata.get("nbgrader") or {}
                 if m.get("solution") and c.cell_type == "code":
                     c.source = CHEAT
+            import lmsample
+            warner = build_student(release, source, "solution")
+            for c in warner.cells:
+                m = c.metadata.get("nbgrader") or {}
+                if m.get("solution") and c.cell_type == "code":
+                    c.source += "\n" + NOISY.format(names=list(lmsample.EXERCISES.get(a, ())))
             for student, nb in (("solution", build_student(release, source, "solution")),
-                                ("release", release), ("cheater", cheat)):
+                                ("release", release), ("cheater", cheat), ("warner", warner)):
                 d = tmp / "subs" / student / a
                 d.mkdir(parents=True, exist_ok=True)
                 nbformat.write(nb, str(d / path.name))
+    # the lessons are recorded in this gradebook already: tell grade.py not to generate them again
+    from lmgrade.grade import stamp_of
+    (course / ".lmgrade-sources.json").write_text(
+        __import__("json").dumps({a: stamp_of(course.parent / "solutions" / a) for a in LESSONS}))
     r = subprocess.run([sys.executable, str(AUTOGRADER / "lmgrade" / "grade.py"), str(tmp / "subs"),
                         "--course", str(course), "--workers", "2"],
                        cwd=course, env=env, capture_output=True, text=True, timeout=1200)
@@ -83,7 +109,7 @@ def graded(tmp_path_factory):
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for a in LESSONS:
-            for s in ("solution", "release", "cheater"):
+            for s in ("solution", "release", "cheater", "warner"):
                 scores[(s, a)] = gb.find_submission(a, s).code_score
     return {"course": course, "scores": scores, "expected": expected, "out": r.stdout}
 
@@ -91,6 +117,11 @@ def graded(tmp_path_factory):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_solution_earns_every_autograded_point(graded, lesson):
     assert graded["scores"][("solution", lesson)] == graded["expected"][lesson] > 0
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_correct_answer_that_warns_keeps_every_point(graded, lesson):
+    assert graded["scores"][("warner", lesson)] == graded["expected"][lesson]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -106,7 +137,7 @@ def test_feedback_never_shows_hidden_tests(graded, lesson):
     for c in nbformat.read(str(source), as_version=4).cells:
         hidden += [h for h in split_hidden(c.source)[1] if len(h) > 20]
     pages = list((graded["course"] / "feedback").glob(f"*/{lesson}/*.html"))
-    assert len(pages) == 3
+    assert len(pages) == 4
     for page in pages:
         html = page.read_text()
         import html as _html

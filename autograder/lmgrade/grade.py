@@ -159,6 +159,12 @@ def check_notebook(path: Path, release_nb, name: str, issues: list[str]):
     want = (release_nb.metadata.get("kernelspec") or {}).get("name")
     if ks != want:
         issues.append(f"{name}: kernelspec changed to {ks!r} (graded with {want!r})")
+    known = {_gid(c) for c in release_nb.cells if _gid(c)}
+    for c in nb.cells:
+        g = _gid(c)
+        if g and g not in known or (not g and "nbgrader" in c.get("metadata", {})):
+            del c.metadata["nbgrader"]
+            issues.append(f"{name}: cell with unknown nbgrader id {g!r} ignored (not graded)")
     mine = {_gid(c): c for c in nb.cells if _gid(c)}
     order_release = [_gid(c) for c in release_nb.cells if _gid(c)]
     order_mine = [g for g in (_gid(c) for c in nb.cells) if g in order_release]
@@ -290,8 +296,11 @@ def prepare(course: Course, sub_root: Path, assignments: list[str], releases: di
 def merge(main_db: Path, worker_db: Path, keys: list[tuple]) -> None:
     """Copy the autograded scores of `keys` from a worker's gradebook into the main one,
     keeping every manual grade and every other submission."""
+    import warnings
+
     from nbgrader.api import Gradebook, MissingEntry
 
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own autoflush noise
     with Gradebook(f"sqlite:///{main_db}") as gb, Gradebook(f"sqlite:///{worker_db}") as wg:
         for student, a in keys:
             try:
@@ -360,13 +369,12 @@ def run_worker(course: Course, index: int, jobs: list[Job], assignments: list[st
         src = course.scratch / "checked" / job.student / job.assignment
         shutil.copytree(src, root / "submitted" / job.student / job.assignment)
     env = course.env(LMGRADE_UID=str(61000 + index), LMGRADE_SCRATCH=str(root / "kernels"))
-    for a in assignments:
-        if not any(j.assignment == a for j in jobs):
-            continue
-        course.nbgrader("autograde", a, "--force", root=root, env=env,
-                        on_line=lambda line: progress.line(index, line))
-        if feedback:
-            course.nbgrader("generate_feedback", a, "--force", root=root, env=env)
+    # One nbgrader process grades every student x lesson of this worker ("*" is a glob over the
+    # assignment folders of its submitted/): nbgrader's start-up is paid once per worker.
+    course.nbgrader("autograde", "*", "--force", root=root, env=env,
+                    on_line=lambda line: progress.line(index, line))
+    if feedback:
+        course.nbgrader("generate_feedback", "*", "--force", root=root, env=env)
     return root
 
 
