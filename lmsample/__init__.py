@@ -42,6 +42,8 @@ _LAZY = {
     "golden_tokens": "golden",
     "suggest_k_p": "golden",
     "held_out_text": "golden",
+    "token_logprobs": "golden",
+    "quality": "golden",
 }
 
 

@@ -19,10 +19,19 @@ from importlib import resources
 import numpy as np
 import torch
 
-from .metrics import perplexity
+from .metrics import ngrams, perplexity, repetition
 from .tuning import choose_k, choose_p, golden_cdf, golden_rank
 
-__all__ = ["GoldenTokens", "Suggestion", "golden_tokens", "suggest_k_p", "held_out_text", "windows"]
+__all__ = [
+    "GoldenTokens",
+    "Suggestion",
+    "golden_tokens",
+    "suggest_k_p",
+    "held_out_text",
+    "windows",
+    "token_logprobs",
+    "quality",
+]
 
 
 def held_out_text() -> str:
@@ -125,3 +134,38 @@ def suggest_k_p(golden: GoldenTokens, coverage: float = 0.95) -> Suggestion:
         p_coverage=float(np.mean(golden.cdfs <= p)),
         positions=int(golden.ranks.size),
     )
+
+
+@torch.no_grad()
+def token_logprobs(model, input_ids, start: int = 1) -> np.ndarray:
+    """Natural log-probabilities under ``model`` of the tokens ``input_ids[:, start:]`` given the
+    tokens before them; shape ``(batch, length - start)``. With ``start`` = the prompt's length
+    this scores generated continuations (one forward pass)."""
+    ids = torch.as_tensor(input_ids, dtype=torch.long)
+    ids = ids[None] if ids.ndim == 1 else ids
+    if not 1 <= start < ids.shape[1]:
+        raise ValueError(f"start must be in [1, {ids.shape[1]}), got {start}")
+    logits = model(input_ids=ids).logits[:, start - 1 : -1].double()
+    return torch.log_softmax(logits, -1).gather(2, ids[:, start:, None])[..., 0].numpy()
+
+
+def quality(model, sequences, prompt_length: int, min_repeats: int = 3) -> dict:
+    """Quality and diversity of generated continuations (rows of ``sequences`` after ``prompt_length``
+    tokens): perplexity under ``model`` (all rows together), distinct-1 and distinct-2 (all rows
+    pooled, over n-grams within each row), and the repetition fraction of Holtzman et al. (2020).
+
+    Compare settings side by side (greedy, beam, pure sampling, temperature, top-k, top-p, tuned)
+    by calling it on each one's output. Rows should not contain padding (stop at the end token
+    first, or generate without an end token).
+    """
+    ids = torch.as_tensor(sequences, dtype=torch.long)
+    ids = ids[None] if ids.ndim == 1 else ids
+    continuations = [row[prompt_length:].tolist() for row in ids]
+    grams = {n: [g for row in continuations for g in ngrams(row, n)] for n in (1, 2)}
+    return {
+        "perplexity": perplexity(token_logprobs(model, ids, prompt_length).ravel()),
+        "distinct_1": len(set(grams[1])) / len(grams[1]) if grams[1] else 0.0,
+        "distinct_2": len(set(grams[2])) / len(grams[2]) if grams[2] else 0.0,
+        "repetition": repetition(continuations, min_repeats=min_repeats),
+    }
+

@@ -109,3 +109,24 @@ def test_repetition_is_the_fraction_of_looping_generations():
     assert repetition(gens, min_repeats=5) == 0.25
     with pytest.raises(ValueError):
         repetition([])
+
+
+def test_token_logprobs_and_quality_of_generations(tiny):
+    model, tok = tiny
+    from lmsample import generate, quality, token_logprobs
+
+    ids = torch.tensor([tok.encode("The meaning of life is"), tok.encode("Once upon a time there")])
+    out = generate(model, ids, 8, top_k=5, generator=torch.Generator().manual_seed(0))
+    lp = token_logprobs(model, out, ids.shape[1])
+    with torch.no_grad():
+        full = torch.log_softmax(model(out).logits.double(), -1)
+    expected = full[:, ids.shape[1] - 1 : -1].gather(2, out[:, ids.shape[1]:, None])[..., 0].numpy()
+    assert lp.shape == (2, 8) and np.allclose(lp, expected, rtol=0, atol=1e-12)
+    q = quality(model, out, ids.shape[1])
+    assert q["perplexity"] == pytest.approx(float(np.exp(-expected.mean())), rel=1e-12)
+    rows = [r[ids.shape[1]:].tolist() for r in out]
+    pooled = [tuple(r[i : i + 2]) for r in rows for i in range(len(r) - 1)]
+    assert q["distinct_2"] == len(set(pooled)) / len(pooled)
+    assert q["repetition"] == repetition(rows)
+    with pytest.raises(ValueError):
+        token_logprobs(model, out, 0)
