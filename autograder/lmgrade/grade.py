@@ -510,6 +510,11 @@ def grade(args) -> int:
         sc, mx, manual = table[key]
         notes = list(j.issues) + (["needs manual grading"] if manual else [])
         rows.append([j.student, j.assignment, f"{sc:g}", f"{mx:g}", "; ".join(notes) or "ok"])
+    if args.roster:
+        with open(args.roster, newline="") as f:
+            roster = [r.get("id", "").strip() for r in csv.DictReader(f)]
+        for sid in sorted(set(roster) - {s for s, _ in jobs} - {""}):
+            rows.append([sid, "*", "0", "", "in the roster, nothing handed in"])
     summary = out.with_name("summary.csv")
     with open(summary, "w", newline="") as f:
         w = csv.writer(f)

@@ -161,6 +161,7 @@ def bwrap_command(shared_dir: str, data_dir: str | None, inner: list[str], env: 
 
 def kernel_env(extra: dict[str, str] | None = None, sandboxed: bool = True) -> dict[str, str]:
     home = HOME_IN_SANDBOX if sandboxed else os.environ.get("HOME", "/tmp")
+    _threads = os.environ.get("LMGRADE_THREADS", "1")
     env = {
         "PATH": os.path.join(sys.prefix, "bin") + ":/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
@@ -170,7 +171,8 @@ def kernel_env(extra: dict[str, str] | None = None, sandboxed: bool = True) -> d
         "IPYTHONDIR": home + "/.ipython",
         "JUPYTER_CONFIG_DIR": home + "/.jupyter",
         "JUPYTER_RUNTIME_DIR": home + "/.jupyter/runtime",
-        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        # one worker per core: a kernel gets one BLAS/OpenMP/torch thread (LMGRADE_THREADS)
+        "OPENBLAS_NUM_THREADS": _threads, "OMP_NUM_THREADS": _threads, "MKL_NUM_THREADS": _threads,
         "PYTHONDONTWRITEBYTECODE": "1",
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION", "autograde"),
@@ -323,8 +325,10 @@ class SandboxKernelManager(AsyncKernelManager):
         self._connect_control_socket()
         self.session.send(self._control_socket, msg)
 
-    async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
-        await super().cleanup_resources(restart=restart)
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
         if not restart and self._kdir:
             shutil.rmtree(self._kdir, ignore_errors=True)
             self._kdir = None
+
+    cleanup_resources = _async_cleanup_resources  # type: ignore[assignment]
