@@ -40,7 +40,10 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--p", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH} x {VOCAB}, p = {args.p}")
     generator = torch.Generator().manual_seed(args.seed)
     ours, theirs = TopP(args.p), TopPLogitsWarper(args.p)
