@@ -44,7 +44,7 @@ class NextTokenExplorer:
         self.model, self.tokenizer = model, tokenizer
         self.seed = seed
         self.vocab_size = None
-        style = {"description_width": "90px"}
+        style = {"description_width": "110px"}  # "top-k (0 = off)" in full
         slider = dict(continuous_update=True, style=style, layout=widgets.Layout(width="340px"))
         self.prompt = widgets.Text(value=prompt, description="prompt", continuous_update=False, style=style,
                                    layout=widgets.Layout(width="690px"))
@@ -148,7 +148,7 @@ class NextTokenExplorer:
             bar.set_height(p[i])
             bar.set_color(KEPT if kept[i] > 0 else CUT)
         for value, i, x in zip(self.values, top, range(self.n_bars)):
-            value.set_position((x, p[i] * 1.1))
+            value.set_position((x, max(p[i], 1e-5) * 1.1))  # a bar under the axis floor: its number sits on the floor
             value.set_text(f"{p[i]:.2f}" if p[i] >= 0.005 else f"{p[i]:.0e}")
         n_kept = int((kept > 0).sum())
         mass = float(p[kept > 0].sum())
