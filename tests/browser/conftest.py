@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 
 import pytest
@@ -92,6 +93,20 @@ def pytest_terminal_summary(terminalreporter):
             slow = {c: ms for c, ms in s.get("median_ms_by_control", {}).items() if ms >= GOAL_MS}
             if slow:
                 tr.write_line(f"{'':32s}   slower controls: " + ", ".join(f"{c} {ms:.0f} ms" for c, ms in slow.items()))
+    # per explorer, every timed input of both versions together
+    combined = {}
+    for where, s in rows:
+        combined.setdefault((where.split("/")[0], s["explorer"]), []).extend(
+            a["first_ms"] for a in s["actions"] if a["first_ms"] is not None)
+    tr.write_line("")
+    tr.write_line("per explorer, solution and student runs together:")
+    summary = {}
+    for (lesson, name), lat in sorted(combined.items()):
+        if lat:
+            med = statistics.median(lat)
+            summary[f"{lesson}/{name}"] = {"median_ms": round(med, 1), "inputs": len(lat)}
+            tr.write_line(f"  {lesson:16s} {name:20s} median {med:6.1f} ms over {len(lat)} inputs"
+                          + ("" if med < GOAL_MS else f"  (over the {GOAL_MS} ms goal)"))
     load = _load_average()
     tr.write_line(f"load average (1, 5, 15 min) at the end: {load}; 2 shared cores, so expect noise")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -99,6 +114,7 @@ def pytest_terminal_summary(terminalreporter):
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average": load,
         "goal_ms": GOAL_MS,
+        "per_explorer": summary,
         "explorers": {where: RESULTS[where] for where in sorted(RESULTS)},
     }, indent=1))
     tr.write_line(f"written to {LATENCY_JSON.relative_to(REPO)}; screenshots in {SCREENSHOTS.relative_to(REPO)}/")
