@@ -1,7 +1,7 @@
 """Time lmsample.generate against transformers' model.generate on the same model, in the same run.
 
 Same prompt, same settings, same seed: it checks that both return the same tokens, then prints
-the median time of each and the ratio (transformers / lmsample: above 1 means lmsample is faster).
+the best time of each (interleaved runs) and the ratio (transformers / lmsample: above 1 means lmsample is faster).
 Models: the tiny GPT-2 of the tests (where per-step overhead dominates) and the packaged
 SmolLM2-135M (a real model, where the forward pass dominates), or ``--model NAME`` for any other.
 
@@ -10,7 +10,6 @@ SmolLM2-135M (a real model, where the forward pass dominates), or ``--model NAME
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 import warnings
 
@@ -34,13 +33,16 @@ def hf_kwargs(settings: dict) -> dict:
                 top_p=settings.get("top_p") or 1.0)
 
 
-def median_s(fn, repeats: int) -> float:
-    times = []
+def best_s(fns, repeats: int) -> list:
+    """The fastest of ``repeats`` timings of each function, run in turns (so that a busy machine
+    slows both alike); the minimum is the least disturbed run."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
 def bench(label: str, model, tokenizer, batch: int, new_tokens: int, repeats: int) -> None:
@@ -58,7 +60,7 @@ def bench(label: str, model, tokenizer, batch: int, new_tokens: int, repeats: in
             return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, **hf_kwargs(settings))
 
         same = ours().tolist() == theirs().tolist()  # also a warm-up
-        t_hf, t_us = median_s(theirs, repeats), median_s(ours, repeats)
+        t_hf, t_us = best_s([theirs, ours], repeats)
         print(f"{label:>22} | {name:<28} | transformers {t_hf:6.2f} s | lmsample {t_us:6.2f} s | "
               f"ratio {t_hf / t_us:4.2f}x | {'same tokens' if same else 'TOKENS DIFFER'}")
 
@@ -72,7 +74,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.new_tokens} new tokens, median of {args.repeats}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.new_tokens} new tokens, best of {args.repeats}")
     warnings.simplefilter("ignore")
     model, tok = load_model("tiny-gpt2")
     bench("tiny GPT-2, batch 4", model, tok, 4, args.new_tokens, args.repeats)
