@@ -24,6 +24,9 @@ _LAZY = {
     "HistogramExplorer": "sampling",
     "DerailExplorer": "sampling",
     "TemperatureExplorer": "temperature",
+    "LimitsExplorer": "limits",
+    "TruncationExplorer": "truncation",
+    "NextTokenExplorer": "model",
 }
 
 
