@@ -209,3 +209,14 @@ def test_feedback_scrubber_unit():
     scrub_cell(cell)
     assert "SECRET" not in str(cell) and "1e4" not in str(cell)
     assert "softmax([0, 0]): expected" in cell.source
+
+
+def test_explicit_opt_out_grades_without_sandbox_and_says_so(tmp_path):
+    course = make_course(tmp_path)
+    release = release_notebook(course, tmp_path)
+    subs = tmp_path / "subs"
+    hostile.write_submission(subs, "alice", {"toy.ipynb": hostile.answer(release, entropy=hostile.ENTROPY_WARNS)})
+    r = run_grade(course, subs, tmp_path, "--no-sandbox", "--no-feedback", LMGRADE_BWRAP="/nonexistent/bwrap")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "WITHOUT isolation" in r.stdout
+    assert "alice" in r.stdout and "3/4" in r.stdout
