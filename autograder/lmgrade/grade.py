@@ -440,6 +440,8 @@ def grade(args) -> int:
                 "Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and check that user\n"
                 "namespaces are allowed, or re-run with --no-sandbox (make grade NO_SANDBOX=1) to grade\n"
                 "WITHOUT isolation on a machine you do not mind the students' code touching.")
+            if not args.scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
             return 2
 
     all_ids = sorted(p.name for p in source.iterdir() if p.is_dir() and list(p.glob("*.ipynb")))
