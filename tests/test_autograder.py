@@ -220,3 +220,21 @@ def test_explicit_opt_out_grades_without_sandbox_and_says_so(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "WITHOUT isolation" in r.stdout
     assert "alice" in r.stdout and "3/4" in r.stdout
+
+
+def test_sandbox_sees_a_course_checked_out_under_tmp(tmp_path, monkeypatch):
+    """The kernel's private /tmp must not hide a virtualenv or package that lives under /tmp (CI clones there)."""
+    from lmgrade import sandbox
+
+    package = tmp_path / "checkout" / "lmsample"
+    package.mkdir(parents=True)
+    (package / "marker.txt").write_text("visible\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for path in (tmp_path, tmp_path / "checkout", package, shared):
+        path.chmod(0o777 if path == shared else 0o755)
+    (package / "marker.txt").chmod(0o644)
+    monkeypatch.setattr(sandbox, "_package_dirs", lambda: [str(package)])
+    cmd = sandbox.bwrap_command(str(shared), None, ["/bin/cat", str(package / "marker.txt")], {"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == "visible\n", result.stderr

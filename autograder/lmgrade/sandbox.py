@@ -125,6 +125,11 @@ def bwrap_command(shared_dir: str, data_dir: str | None, inner: list[str], env: 
     for f in ETC_FILES:
         if os.path.exists(f):
             a.bind(f)
+    # The private /tmp and home come before the binds below, which may lie inside them (a course
+    # checked out under /tmp): mounted later, the tmpfs would hide the virtualenv and the package.
+    a.args += ["--proc", "/proc", "--dev", "/dev"]
+    a.tmpfs("/tmp", 64 * 2**20, "1777")
+    a.tmpfs(HOME_IN_SANDBOX, home_size)
     prefixes = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
     for p in sorted(prefixes):
         if not any(p.startswith(s + "/") for s in SYSTEM_DIRS) and p not in SYSTEM_DIRS:
@@ -134,9 +139,6 @@ def bwrap_command(shared_dir: str, data_dir: str | None, inner: list[str], env: 
     for d in _package_dirs():
         a.bind(d)
     a.bind(BOOT, BOOT_IN_SANDBOX)
-    a.args += ["--proc", "/proc", "--dev", "/dev"]
-    a.tmpfs("/tmp", 64 * 2**20, "1777")
-    a.tmpfs(HOME_IN_SANDBOX, home_size)
     if data_dir:
         a.bind(data_dir, HOME_IN_SANDBOX + "/.data")
     a.bind(shared_dir, rw=True)
