@@ -1,7 +1,8 @@
 """Time lmsample.TopP against transformers' TopPLogitsWarper on the same batches, in the same run.
 
-Three kinds of (64, 50257) float32 batch, like GPT-2's vocabulary: peaked (nucleus of tens of
-tokens), medium (hundreds to a few thousand) and flat (tens of thousands). For each it prints the
+Four kinds of (64, 50257) float32 batch, like GPT-2's vocabulary, by nucleus size at p = 0.9:
+peaked (a few tokens), medium (up to hundreds), broad (one to three thousand) and flat (tens of
+thousands). For each it prints the
 best time of both (interleaved runs), the ratio (transformers / lmsample: above 1 means lmsample is faster), the
 nucleus sizes, and whether the outputs are identical. Where they differ, it checks which one
 matches the nucleus computed in float64 by the numpy reference ``lmsample.top_p_filter``.
@@ -21,7 +22,7 @@ from lmsample import softmax, top_p_filter
 from lmsample.processors import TopP
 
 BATCH, VOCAB = 64, 50257
-KINDS = {"peaked": 12.0, "medium": 4.0, "flat": 0.5}  # scale of standard-normal logits
+KINDS = {"peaked": 12.0, "medium": 4.0, "broad": 3.0, "flat": 0.5}  # scale of standard-normal logits
 
 
 def best_ms(fns, repeats: int) -> list:
