@@ -8,12 +8,7 @@ from lmsample import ends_in_repetition, golden_cdf, golden_rank, repetition, ti
 from lmsample.golden import GoldenTokens, golden_tokens, held_out_text, suggest_k_p, windows
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
