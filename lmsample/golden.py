@@ -149,7 +149,7 @@ def token_logprobs(model, input_ids, start: int = 1) -> np.ndarray:
     return torch.log_softmax(logits, -1).gather(2, ids[:, start:, None])[..., 0].numpy()
 
 
-def quality(model, sequences, prompt_length: int, min_repeats: int = 3) -> dict:
+def quality(model, sequences, prompt_length: int) -> dict:
     """Quality and diversity of generated continuations (rows of ``sequences`` after ``prompt_length``
     tokens): perplexity under ``model`` (all rows together), distinct-1 and distinct-2 (all rows
     pooled, over n-grams within each row), and the repetition fraction of Holtzman et al. (2020).
@@ -166,6 +166,6 @@ def quality(model, sequences, prompt_length: int, min_repeats: int = 3) -> dict:
         "perplexity": perplexity(token_logprobs(model, ids, prompt_length).ravel()),
         "distinct_1": len(set(grams[1])) / len(grams[1]) if grams[1] else 0.0,
         "distinct_2": len(set(grams[2])) / len(grams[2]) if grams[2] else 0.0,
-        "repetition": repetition(continuations, min_repeats=min_repeats),
+        "repetition": repetition(continuations),
     }
 

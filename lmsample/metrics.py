@@ -57,36 +57,53 @@ def perplexity(token_logprobs) -> float:
     return float(math.exp(-lp.mean()))
 
 
-def ends_in_repetition(tokens, min_repeats: int = 3, max_period: int = 50) -> bool:
-    """Whether a token sequence ends in a loop: its last ``L * min_repeats`` tokens are one phrase
-    of ``L`` tokens (``1 <= L <= max_period``) repeated ``min_repeats`` times in a row.
+def _final_repeats(tokens: list, n: int) -> int:
+    """How many times the last ``n`` tokens occur back to back at the end of ``tokens``."""
+    length, count = len(tokens), 1
+    if n > length:
+        return 1
+    phrase = tokens[length - n :]
+    while length - n * (count + 1) >= 0 and tokens[length - n * (count + 1) : length - n * count] == phrase:
+        count += 1
+    return count
 
-    >>> ends_in_repetition("I like it . I do not know . I do not know . I do not know .".split())
+
+def ends_in_repetition(tokens, max_phrase: int = 90, min_phrase: int = 3, min_short_repeats: int = 51) -> bool:
+    """Whether a token sequence ends in a repetition loop, by the rule of Holtzman et al. (2020).
+
+    For each phrase length ``n`` from 1 to ``max_phrase`` count how often the last ``n`` tokens occur
+    back to back at the end; take the length with the most repeats (the shortest among ties). The
+    sequence is repetitive when that phrase occurs at least twice and has at least ``min_phrase``
+    tokens, or occurs at least ``min_short_repeats`` times (a loop on one or two tokens). These are
+    the constants of the paper's ``metrics/repetition.py`` (github.com/ari-holtzman/degen).
+
+    >>> ends_in_repetition("I like it . I do not know . I do not know .".split())
     True
-    >>> ends_in_repetition("a b c d".split())
+    >>> ends_in_repetition("no no no".split())  # a short phrase must loop more than 50 times
     False
     """
     tokens = _as_token_list(tokens)
-    min_repeats = as_int(min_repeats, "min_repeats", minimum=2)
-    max_period = as_int(max_period, "max_period", minimum=1)
-    n = len(tokens)
-    for period in range(1, min(max_period, n // min_repeats) + 1):
-        tail = tokens[n - period * min_repeats :]
-        if all(tail[i] == tail[i + period] for i in range(len(tail) - period)):
-            return True
-    return False
+    max_phrase = as_int(max_phrase, "max_phrase", minimum=1)
+    min_phrase = as_int(min_phrase, "min_phrase", minimum=1)
+    min_short_repeats = as_int(min_short_repeats, "min_short_repeats", minimum=2)
+    if not tokens:
+        return False
+    repeats = [_final_repeats(tokens, n) for n in range(1, max_phrase + 1)]
+    best = max(range(max_phrase), key=repeats.__getitem__)  # first maximum: the shortest phrase
+    return repeats[best] > 1 and (best + 1 >= min_phrase or repeats[best] >= min_short_repeats)
 
 
-def repetition(generations, min_repeats: int = 3, max_period: int = 50) -> float:
-    """Fraction of generations that end in a repetition loop (:func:`ends_in_repetition`).
+def repetition(generations, **rule) -> float:
+    """Fraction of generations that end in a repetition loop (:func:`ends_in_repetition`, whose
+    keyword arguments ``rule`` passes on).
 
     The "Repetition %" of Holtzman et al. (2020), *The Curious Case of Neural Text Degeneration*,
     Table 1, as a fraction: greedy and beam search often end looping on a phrase, sampling rarely
     does. ``generations`` is a list of token sequences; an empty list raises ``ValueError``.
 
-    >>> repetition([["a", "b"] * 3, ["a", "b", "c"]])
+    >>> repetition([["a", "b", "c"] * 2, ["a", "b", "c"]])
     0.5
     """
     if isinstance(generations, (str, np.ndarray)) or not len(generations):
         raise ValueError("generations must be a non-empty list of token sequences")
-    return sum(ends_in_repetition(g, min_repeats, max_period) for g in generations) / len(generations)
+    return sum(ends_in_repetition(g, **rule) for g in generations) / len(generations)

@@ -85,23 +85,36 @@ def test_names_are_importable_from_lmsample():
 
 # --- repetition (Holtzman et al. 2020) ----------------------------------------------------------
 
-def test_ends_in_repetition_exact_values():
-    loop = "I do not know . I do not know . I do not know .".split()
+def test_ends_in_repetition_follows_holtzman_et_al():
+    # the rule of the paper's metrics/repetition.py: the most repeated final phrase (shortest among
+    # ties) counts if it has >= 3 tokens and occurs >= 2 times, or occurs > 50 times
+    loop = "I do not know . I do not know .".split()
     assert ends_in_repetition(loop)
-    assert not ends_in_repetition(loop, min_repeats=4)
-    assert not ends_in_repetition(loop, max_period=4)  # the phrase has 5 tokens
-    assert ends_in_repetition(["a", "b", "b", "b"])
+    assert not ends_in_repetition(loop, min_phrase=6)  # the phrase has 5 tokens
+    assert not ends_in_repetition(loop, max_phrase=4)
+    assert ends_in_repetition("so I said that I know that I know".split())  # 3 tokens, twice
+    assert not ends_in_repetition(["a", "b", "b", "b"])  # a one-token loop must run more than 50 times
+    assert ends_in_repetition(["a"] + ["b"] * 51) and not ends_in_repetition(["a"] + ["b"] * 50)
+    assert ends_in_repetition(["x"] + ["a", "b"] * 51) and not ends_in_repetition(["x"] + ["a", "b"] * 50)
     assert not ends_in_repetition(["b", "b", "b", "a"])
     assert not ends_in_repetition([])
-    assert ends_in_repetition(np.array([1, 2, 1, 2, 1, 2]), min_repeats=3)
+    assert ends_in_repetition(np.array([1, 2, 3, 1, 2, 3]))
     with pytest.raises(ValueError):
         ends_in_repetition("a b a b")  # a string, not tokens
 
 
+def test_shortest_phrase_wins_ties_as_in_the_paper():
+    # "a a a a": length 1 repeats 4 times, length 2 twice: the one-token loop is the longest run,
+    # and 4 < 51, so it is not counted, although "a a" (2 tokens) repeats twice
+    assert not ends_in_repetition(["a"] * 4)
+    # six tokens "a b c a b c": length 3 repeats twice and is the maximum
+    assert ends_in_repetition(list("abcabc"))
+
+
 def test_repetition_is_the_fraction_of_looping_generations():
-    gens = [["x", "y"] * 3, ["a", "b", "c", "d"], ["z"] * 5, ["p", "q"]]
+    gens = [list("xyzxyz"), ["a", "b", "c", "d"], ["z"] * 60, ["p", "q"]]
     assert repetition(gens) == 0.5
-    assert repetition(gens, min_repeats=5) == 0.25
+    assert repetition(gens, min_short_repeats=100) == 0.25
     with pytest.raises(ValueError):
         repetition([])
 
