@@ -6,7 +6,7 @@ first use, so ``import lmsample`` never imports torch or transformers.
 """
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_getattr
 
 from .decoding import EOS, beam_search, exhaustive_best, greedy_decode, sequence_prob
 from .metrics import distinct_n, ends_in_repetition, ngrams, perplexity, repetition
@@ -47,13 +47,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lmsample' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 __all__ = [name for names in EXERCISES.values() for name in names] + [
