@@ -12,18 +12,17 @@ renormalises them). The semantics are those of the numpy filters of :mod:`lmsamp
   crossing token included, at least one token, and every nonzero token when ``p = 1``;
 - min-p keeps the tokens with probability at least ``min_p`` times the largest.
 
-Top-p never sorts the vocabulary. It first looks at the 64 most probable tokens of each row
-(enough for a peaked distribution), then at the 1,024 or 4,096 most probable (skipping a size that
-cannot hold the nucleus); rows whose nucleus is larger still go through a radix step: the
-high bits of each probability (a float's bit pattern grows with its value) bucket the
-vocabulary, one ``scatter_add`` gives the mass of every bucket, the bucket where the descending
-cumulative mass crosses ``p`` is found, and only the few tokens in that bucket are sorted.
-Probabilities are computed in the dtype of ``scores`` (float32 for half precision) and summed in
+Top-p never sorts the vocabulary. A radix step does the work: the high bits of each probability
+(a float's bit pattern grows with its value) bucket the vocabulary, one ``scatter_add`` gives the
+mass of every bucket, the bucket where the descending cumulative mass crosses ``p`` is found, and
+only the few tokens in that bucket (tens to hundreds) are sorted. A batch goes through this a few
+rows at a time, so that the temporaries stay small. Probabilities are computed in the dtype of ``scores`` (float32 for half precision) and summed in
 float64.
 """
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 
@@ -33,11 +32,18 @@ from .truncation import _check_p
 __all__ = ["Temperature", "TopK", "TopP", "MinP", "processors_for"]
 
 _NEG_INF = float("-inf")
+_LITTLE_ENDIAN = sys.byteorder == "little"
+# TopP works through a batch a few rows at a time: its temporaries then stay small enough to be
+# reused from the heap and to stay in cache (whole-batch temporaries of tens of megabytes are
+# mapped afresh on every call, and the page faults cost more than the arithmetic).
+_CHUNK_ELEMENTS = 1 << 19
 
 
 def _check_scores(scores: torch.Tensor) -> torch.Tensor:
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or not scores.is_floating_point():
         raise ValueError(f"scores must be a (batch, vocab) float tensor, got {getattr(scores, 'shape', type(scores))}")
+    if scores.shape[1] == 0:
+        raise ValueError("scores must have at least one token per row, got a vocabulary of size 0")
     return scores
 
 
@@ -151,9 +157,6 @@ class TopP:
     [[False, True, True, False]]
     """
 
-    #: how many of the most probable tokens are looked at before the radix step
-    tiers = (64, 1024, 4096)
-
     def __init__(self, p: float):
         self.p = _check_p(p)
 
@@ -162,55 +165,21 @@ class TopP:
 
     def __call__(self, input_ids, scores: torch.Tensor) -> torch.Tensor:
         scores = _check_scores(scores)
-        return scores.masked_fill(outside_nucleus(_probs(scores), self.p, self.tiers), _NEG_INF)
+        out = torch.empty_like(scores)
+        removed = torch.full((), _NEG_INF, dtype=scores.dtype)
+        rows = max(1, _CHUNK_ELEMENTS // scores.shape[1])
+        for start in range(0, scores.shape[0], rows):
+            chunk = scores[start : start + rows]
+            mask = outside_nucleus(_probs(chunk), self.p)
+            torch.where(mask, removed, chunk, out=out[start : start + rows])
+        return out
 
 
-def outside_nucleus(probs: torch.Tensor, p: float, tiers=(64, 1024, 4096)) -> torch.Tensor:
-    """Mask of the tokens outside the nucleus of each row of ``probs`` (shape ``(batch, vocab)``).
-
-    Each row is resolved by the first of these that can: the ``tiers[0]``, ``tiers[1]``, ...
-    most probable tokens (skipping a tier when even its best case cannot reach ``p``), else the
-    radix step of :func:`_radix_threshold`.
-    """
-    batch, vocab = probs.shape
+def outside_nucleus(probs: torch.Tensor, p: float) -> torch.Tensor:
+    """Mask of the tokens outside the nucleus of each row of ``probs`` (shape ``(batch, vocab)``)."""
     if p >= 1.0:
         return probs <= 0
-    # A float32 softmax sums to 1 only within about 1e-7; compare cumulative masses with p times
-    # the row's own total so that this error does not move the boundary.
-    target = p * probs.sum(-1).double()
-    tau = torch.zeros(batch, dtype=probs.dtype)
-    n_ties = torch.zeros(batch, dtype=torch.long)
-    all_ties = torch.zeros(batch, dtype=torch.bool)
-    rows = torch.arange(batch)  # the rows not resolved yet
-    bound = torch.full((batch,), math.inf, dtype=torch.float64)  # the most mass the next tier can hold
-    tiers = sorted({min(t, vocab) for t in tiers})  # a small vocabulary is simply sorted
-    for i, m in enumerate(tiers):
-        try_rows = bound[rows] >= target[rows]
-        if i == 0 or bool(try_rows.any()):
-            tried = rows[try_rows]
-            if 2 * tried.numel() > batch:  # cheaper to look at every row than to copy most of them
-                tried = torch.arange(batch)
-            sub = probs if tried.numel() == batch else probs[tried]
-            top = torch.topk(sub, m, dim=-1, sorted=True).values
-            cumulative = top.cumsum(-1, dtype=torch.float64)
-            position = (cumulative < target[tried, None]).sum(-1)  # first position reaching p
-            done = position < m
-            t = top.gather(1, position.clamp(max=m - 1)[:, None])[:, 0]
-            n = position + 1 - torch.count_nonzero(top > t[:, None], dim=-1)
-            # every tie of t is kept when they all lie among the m tokens and are all needed
-            a = (torch.count_nonzero(top == t[:, None], dim=-1) == n) & (top[:, -1] < t)
-            solved = tried[done]
-            tau[solved], n_ties[solved], all_ties[solved] = t[done], n[done], a[done]
-            rows = rows[~torch.isin(rows, solved)]
-            if i + 1 < len(tiers):  # the next tier adds tokens no more probable than the last seen
-                bound[tried] = cumulative[:, -1] + (min(tiers[i + 1], vocab) - m) * top[:, -1].double()
-        if rows.numel() == 0:
-            break
-    if rows.numel():
-        rows = rows.sort().values
-        sub = probs if rows.numel() == batch else probs[rows]
-        tau[rows], n_ties[rows], all_ties[rows] = _radix_threshold(sub, p)
-    return _outside(probs, tau, n_ties, all_ties)
+    return _outside(probs, *_radix_threshold(probs, p))
 
 
 def _radix_threshold(probs: torch.Tensor, p: float):
@@ -218,53 +187,51 @@ def _radix_threshold(probs: torch.Tensor, p: float):
     tokens equal to ``tau`` the nucleus keeps, and whether that is all of them. When rounding leaves
     the total mass below ``p`` the row keeps every nonzero token (``tau = 0``, no tie kept)."""
     rows, vocab = probs.shape
-    if probs.dtype == torch.float64:  # keep the sign, 11 exponent bits and 4 mantissa bits
-        bits, shift, mantissa, one = probs.view(torch.int64), 48, 4, 1023
-    else:  # keep the sign, 8 exponent bits and 7 mantissa bits
-        bits, shift, mantissa, one = probs.view(torch.int32), 16, 7, 127
-    # Bucket by the high bits of each value: buckets are non-decreasing in the value (values are
-    # >= 0). Values below 2**-32 share bucket 0 (exact, only slower when the nucleus reaches them).
-    lowest = (one - 32) << mantissa  # the bucket of 2**-32
-    buckets = torch.bitwise_right_shift(bits, shift, out=torch.empty(bits.shape, dtype=torch.int64))
-    buckets.sub_(lowest).clamp_(min=0)
-    n_buckets = int(buckets.max()) + 1
-    probs64 = probs.double()
-    mass = torch.zeros(rows, n_buckets, dtype=torch.float64).scatter_add_(1, buckets, probs64)
-    running = mass.cumsum(-1)  # mass of the buckets <= b (non-decreasing, also in floating point)
-    total = running[:, -1]
-    target = p * total
-    below = torch.cat([torch.zeros(rows, 1, dtype=torch.float64), running[:, :-1]], dim=1)  # buckets < b
-    # the highest nonempty bucket b whose mass-at-or-above, total - below[b], reaches the target
-    reaches = ((total[:, None] - below) >= target[:, None]) & (mass > 0)
-    crossing = torch.where(reaches.any(-1), n_buckets - 1 - reaches.flip(-1).int().argmax(-1), -1)
+    # Bucket each value by the high 16 bits of its float: the sign, the exponent and the leading
+    # mantissa bits (7 for float32, 4 for float64), read through an int16 view without computing
+    # anything. Buckets are non-decreasing in the value (values are >= 0).
+    if probs.dtype == torch.float64:
+        step, one, mantissa = 4, 1023, 4
+    else:
+        step, one, mantissa = 2, 127, 7
+    high = probs.view(torch.int16)[:, step - 1 :: step] if _LITTLE_ENDIAN else probs.view(torch.int16)[:, ::step]
+    lowest = (one - 64) << mantissa  # values below 2**-64 share bucket 0 (exact, only slower when
+    top = (one << mantissa) - lowest  # the nucleus reaches them); ``top`` is the bucket of 1.0
+    buckets = high.clamp(lowest, one << mantissa).sub_(lowest)
+    n_buckets = top + 1
+    mass = torch.zeros(rows, n_buckets, dtype=torch.float64)
+    mass.scatter_add_(1, buckets.long(), probs.double())
+    # mass at or above each bucket, from the top bucket down; it never decreases
+    running = mass.flip(-1).cumsum(-1)
+    target = p * running[:, -1]
+    j = (running < target[:, None]).sum(-1)  # the first bucket (from the top) that reaches p
     tau = torch.zeros(rows, dtype=probs.dtype)
     n_ties = torch.zeros(rows, dtype=torch.long)
     all_ties = torch.zeros(rows, dtype=torch.bool)
-    ok = crossing >= 0
+    ok = j < n_buckets  # rounding may leave a row short of p: it keeps every nonzero token
     if not bool(ok.any()):
         return tau, n_ties, all_ties
     idx = ok.nonzero().squeeze(1)
-    c = crossing[idx]
-    above = total[idx] - running[idx, c]  # mass of the buckets > c
-    # the tokens of the crossing bucket, sorted by value (descending, ties by index) within each row
-    in_bucket = (buckets if idx.numel() == rows else buckets[idx]) == c[:, None]
+    j = j[idx]
+    above = torch.where(j > 0, running[idx, (j - 1).clamp(min=0)], 0.0)  # mass of the buckets above
+    crossing = (top - j).to(buckets.dtype)
+    # the tokens of the crossing bucket of each row, padded with zeros to a rectangle and sorted by
+    # value (descending; the sort is stable and the columns ascend, so ties go by index)
+    in_bucket = (buckets if idx.numel() == rows else buckets[idx]) == crossing[:, None]
     cand_row, cand_col = in_bucket.nonzero(as_tuple=True)
-    values = probs64[idx[cand_row], cand_col]
-    order = torch.sort(values, descending=True, stable=True).indices
-    order = order[torch.sort(cand_row[order], stable=True).indices]
-    cand_row, values = cand_row[order], values[order]
     counts = torch.bincount(cand_row, minlength=idx.numel())
-    starts = counts.cumsum(0) - counts
-    slot = torch.arange(cand_row.numel()) - starts[cand_row]
+    slot = torch.arange(cand_row.numel()) - (counts.cumsum(0) - counts)[cand_row]
     padded = torch.zeros(idx.numel(), int(counts.max()), dtype=torch.float64)
-    padded[cand_row, slot] = values
+    padded[cand_row, slot] = probs[idx[cand_row], cand_col].double()
+    padded = torch.sort(padded, dim=-1, descending=True, stable=True).values
+    real = torch.arange(padded.shape[1]) < counts[:, None]  # not padding (a zero token sorts among it)
     cumulative = above[:, None] + padded.cumsum(-1)
-    j = torch.minimum((cumulative < target[idx, None]).sum(-1), counts - 1)  # rounding may leave the bucket short
-    t = padded[torch.arange(idx.numel()), j]
-    tau[idx] = t.to(probs.dtype)
-    n_ties[idx] = j + 1 - torch.count_nonzero(padded > t[:, None], dim=-1)
+    k = torch.minimum((cumulative < target[idx, None]).sum(-1), counts - 1)  # rounding may leave the bucket short
+    t = padded.gather(1, k[:, None])
+    tau[idx] = t[:, 0].to(probs.dtype)
+    n_ties[idx] = k + 1 - torch.count_nonzero(padded > t, dim=-1)
     # every tie of tau lies in this bucket
-    all_ties[idx] = torch.count_nonzero(padded == t[:, None], dim=-1) == n_ties[idx]  # t > 0 = padding
+    all_ties[idx] = torch.count_nonzero((padded == t) & real, dim=-1) == n_ties[idx]
     return tau, n_ties, all_ties
 
 

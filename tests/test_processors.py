@@ -157,12 +157,58 @@ def test_top_p_with_ties_matches_numpy():
 
 
 def test_top_p_radix_path_matches_numpy_on_a_large_vocabulary():
-    # flat rows: the nucleus has thousands of tokens, beyond the top-k tiers
+    # flat rows: the nucleus has thousands of tokens, so the crossing bucket holds many
     scores = random_scores(3, 3, 50257, 0.3, torch.float64)
     mask = torch.isfinite(TopP(0.9)(None, scores)).numpy()
     assert mask.sum(1).min() > 4096
     for r in range(3):
         assert (mask[r] == (top_p_filter(softmax(scores[r].numpy()), 0.9) > 0)).all()
+
+
+def test_top_p_matches_numpy_on_random_shapes_and_scales():
+    # float64 scores: every row of every shape must give the reference nucleus exactly, including a
+    # vocabulary of one token and rows that mix peaked and flat distributions in one batch
+    g = torch.Generator().manual_seed(5)
+    for trial in range(40):
+        vocab = int(torch.randint(1, 3000, (), generator=g))
+        batch = int(torch.randint(1, 6, (), generator=g))
+        scales = torch.rand(batch, 1, generator=g, dtype=torch.float64) * 10
+        scores = torch.randn(batch, vocab, generator=g, dtype=torch.float64) * scales
+        p = float(torch.rand((), generator=g)) * 0.999 + 0.001
+        mask = torch.isfinite(TopP(p)(None, scores)).numpy()
+        for r in range(batch):
+            expected = top_p_filter(softmax(scores[r].numpy()), p) > 0
+            assert (mask[r] == expected).all(), (trial, vocab, p, r)
+
+
+def test_top_p_rows_are_independent_of_the_batch_they_come_in():
+    # TopP works a few rows at a time; 25 rows of 50,257 span three such chunks, and each row
+    # must come out as it does alone
+    g = torch.Generator().manual_seed(6)
+    scales = torch.tensor([12.0, 4.0, 3.0, 0.5, 0.1]).repeat(5)[:, None]
+    scores = torch.randn(25, 50257, generator=g) * scales
+    batched = TopP(0.9)(None, scores)
+    for r in range(25):
+        assert torch.equal(batched[r : r + 1], TopP(0.9)(None, scores[r : r + 1])), r
+    assert torch.equal(batched, TopPLogitsWarper(0.9)(None, scores))
+
+
+def test_top_p_accepts_half_precision_and_non_contiguous_scores():
+    logits = torch.randn(3, 7, 1000, generator=torch.Generator().manual_seed(7)) * 3
+    last = logits[:, -1, :]  # what a model's output looks like: a strided view
+    assert not last.is_contiguous()
+    assert torch.equal(TopP(0.8)(None, last), TopP(0.8)(None, last.contiguous()))
+    half = last.to(torch.bfloat16)
+    out = TopP(0.8)(None, half)
+    assert out.dtype == torch.bfloat16
+    for r in range(3):
+        expected = top_p_filter(softmax(half[r].double().numpy()), 0.8) > 0
+        assert (torch.isfinite(out[r]).numpy() == expected).all()
+
+
+def test_top_p_rejects_an_empty_vocabulary():
+    with pytest.raises(ValueError, match="vocabulary"):
+        TopP(0.9)(None, torch.zeros(2, 0))
 
 
 # --- the same output as transformers ----------------------------------------------------------
