@@ -39,7 +39,6 @@ def _pad_token_id(model, eos: list) -> Optional[int]:
     return int(pad) if pad is not None else (eos[0] if eos else None)
 
 
-@torch.no_grad()
 def generate(
     model,
     input_ids,
@@ -66,6 +65,15 @@ def generate(
     Rows stop at the model's end token as in transformers: a finished row is padded with the pad
     token (the end token when the model has none) until every row has finished.
     """
+    # Inference mode rather than no_grad (what transformers uses): the same kernels, so the same
+    # numbers, without autograd's per-operation bookkeeping, about 5% of a SmolLM2-135M step.
+    # The result is copied out so that the caller gets an ordinary tensor.
+    with torch.inference_mode():
+        ids = _generate(model, input_ids, max_new_tokens, temperature, top_k, top_p, min_p, generator)
+    return ids.clone()
+
+
+def _generate(model, input_ids, max_new_tokens, temperature, top_k, top_p, min_p, generator) -> torch.Tensor:
     if not isinstance(input_ids, torch.Tensor):
         input_ids = torch.as_tensor(input_ids)
     squeeze = input_ids.ndim == 1

@@ -75,6 +75,15 @@ def test_returns_prompt_then_new_tokens_and_accepts_1d_input(tiny):
     assert generate(model, ids, 0).tolist() == ids.tolist()
 
 
+def test_returns_an_ordinary_tensor_the_caller_can_change(tiny):
+    # generate runs under torch.inference_mode; what it returns must not be an inference tensor
+    model, tok = tiny
+    out = generate(model, torch.tensor([tok.encode("Hello world")]), 3, temperature=0)
+    assert not out.is_inference()
+    out[0, 0] = 7  # an in-place change to an inference tensor would raise here
+    assert not torch.is_inference_mode_enabled()
+
+
 def test_generator_is_the_only_randomness(tiny):
     model, tok = tiny
     ids = prompt_ids(tok, "Hello world")
