@@ -7,7 +7,7 @@ best time of both (interleaved runs), the ratio (transformers / lmsample: above 
 nucleus sizes, and whether the outputs are identical. Where they differ, it checks which one
 matches the nucleus computed in float64 by the numpy reference ``lmsample.top_p_filter``.
 
-    .venv/bin/python benchmarks/bench_top_p.py [--repeats 7] [--p 0.9]
+    .venv/bin/python benchmarks/bench_top_p.py [--repeats 9] [--p 0.9]
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def best_ms(fns, repeats: int) -> list:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--p", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")

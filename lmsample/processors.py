@@ -16,8 +16,8 @@ Top-p never sorts the vocabulary. A radix step does the work: the high bits of e
 (a float's bit pattern grows with its value) bucket the vocabulary, one ``scatter_add`` gives the
 mass of every bucket, the bucket where the descending cumulative mass crosses ``p`` is found, and
 only the few tokens in that bucket (tens to hundreds) are sorted. A batch goes through this a few
-rows at a time, so that the temporaries stay small. Probabilities are computed in the dtype of ``scores`` (float32 for half precision) and summed in
-float64.
+rows at a time, so that the temporaries stay small. Probabilities are computed in the dtype of
+``scores`` (float32 for half precision) and summed in float64.
 """
 from __future__ import annotations
 
@@ -146,10 +146,13 @@ class TopP:
 
     The token that crosses ``p`` is kept; ``p = 1`` keeps every token of nonzero probability.
     The result equals transformers' ``TopPLogitsWarper`` on continuous scores, without sorting
-    the vocabulary (see the module docstring). The two can differ only where the boundary falls
-    within float32 rounding of ``p``: on random (64, 50257) batches about one row in 1,000, and
-    in every such row checked, lmsample agreed with the float64 numpy reference
-    :func:`lmsample.top_p_filter` and transformers did not (``benchmarks/bench_top_p.py`` reports it).
+    the vocabulary (see the module docstring). The order is that of the scores (ties by index),
+    as the float64 reference orders them: two scores a few bits apart often share one float32
+    probability, and ordering by that probability would keep the wrong one of the two when they
+    straddle the boundary. The two can still differ where the boundary falls within float32
+    rounding of ``p``: in 5,120 random rows of 50,257 tokens (``p`` 0.9 and 0.95, five scales),
+    one row, where lmsample agreed with the float64 numpy reference :func:`lmsample.top_p_filter`
+    and transformers did not (``benchmarks/bench_top_p.py`` reports such rows).
 
     >>> import math, torch
     >>> scores = torch.tensor([[math.log(q) for q in (0.125, 0.5, 0.25, 0.125)]], dtype=torch.float64)
@@ -170,32 +173,38 @@ class TopP:
         rows = max(1, _CHUNK_ELEMENTS // scores.shape[1])
         for start in range(0, scores.shape[0], rows):
             chunk = scores[start : start + rows]
-            mask = outside_nucleus(_probs(chunk), self.p)
+            mask = outside_nucleus(chunk, self.p)
             torch.where(mask, removed, chunk, out=out[start : start + rows])
         return out
 
 
-def outside_nucleus(probs: torch.Tensor, p: float) -> torch.Tensor:
-    """Mask of the tokens outside the nucleus of each row of ``probs`` (shape ``(batch, vocab)``)."""
+def outside_nucleus(scores: torch.Tensor, p: float) -> torch.Tensor:
+    """Mask of the tokens outside the nucleus of each row of ``scores`` (shape ``(batch, vocab)``)."""
+    probs = _probs(scores)
     if p >= 1.0:
         return probs <= 0
-    return _outside(probs, *_radix_threshold(probs, p))
+    return _outside(scores, *_nucleus_threshold(scores, probs, p))
 
 
-def _radix_threshold(probs: torch.Tensor, p: float):
-    """Per row: the probability ``tau`` of the token whose cumulative mass crosses ``p``, how many
-    tokens equal to ``tau`` the nucleus keeps, and whether that is all of them. When rounding leaves
-    the total mass below ``p`` the row keeps every nonzero token (``tau = 0``, no tie kept)."""
+def _nucleus_threshold(scores: torch.Tensor, probs: torch.Tensor, p: float):
+    """Per row: the score ``tau`` of the token whose cumulative mass crosses ``p``, how many tokens
+    with the score ``tau`` the nucleus keeps, and whether that is all of them. When rounding leaves
+    the total mass below ``p`` the row keeps every token (``tau = -inf``).
+
+    The order is that of the scores, ties by index. Probabilities (``probs = softmax(scores)``)
+    give the masses; they cannot give the order, because two tokens whose scores differ in the
+    last bits can have the same float32 probability.
+    """
     rows, vocab = probs.shape
-    # Bucket each value by the high 16 bits of its float: the sign, the exponent and the leading
-    # mantissa bits (7 for float32, 4 for float64), read through an int16 view without computing
-    # anything. Buckets are non-decreasing in the value (values are >= 0).
+    # Bucket each probability by the high 16 bits of its float: the sign, the exponent and the
+    # leading mantissa bits (7 for float32, 4 for float64), read through an int16 view without
+    # computing anything. Buckets are non-decreasing in the probability (which is >= 0).
     if probs.dtype == torch.float64:
         step, one, mantissa = 4, 1023, 4
     else:
         step, one, mantissa = 2, 127, 7
     high = probs.view(torch.int16)[:, step - 1 :: step] if _LITTLE_ENDIAN else probs.view(torch.int16)[:, ::step]
-    lowest = (one - 64) << mantissa  # values below 2**-64 share bucket 0 (exact, only slower when
+    lowest = (one - 126) << mantissa  # values below 2**-126 share bucket 0 (exact, only slower when
     top = (one << mantissa) - lowest  # the nucleus reaches them); ``top`` is the bucket of 1.0
     buckets = high.clamp(lowest, one << mantissa).sub_(lowest)
     n_buckets = top + 1
@@ -203,35 +212,40 @@ def _radix_threshold(probs: torch.Tensor, p: float):
     mass.scatter_add_(1, buckets.long(), probs.double())
     # mass at or above each bucket, from the top bucket down; it never decreases
     running = mass.flip(-1).cumsum(-1)
+    # a float32 softmax sums to 1 only within about 1e-7: compare with p times the row's own total
     target = p * running[:, -1]
     j = (running < target[:, None]).sum(-1)  # the first bucket (from the top) that reaches p
-    tau = torch.zeros(rows, dtype=probs.dtype)
+    tau = torch.full((rows,), _NEG_INF, dtype=scores.dtype)
     n_ties = torch.zeros(rows, dtype=torch.long)
-    all_ties = torch.zeros(rows, dtype=torch.bool)
-    ok = j < n_buckets  # rounding may leave a row short of p: it keeps every nonzero token
+    all_ties = torch.ones(rows, dtype=torch.bool)
+    ok = j < n_buckets  # rounding may leave a row short of p: it keeps every token
     if not bool(ok.any()):
         return tau, n_ties, all_ties
     idx = ok.nonzero().squeeze(1)
     j = j[idx]
     above = torch.where(j > 0, running[idx, (j - 1).clamp(min=0)], 0.0)  # mass of the buckets above
     crossing = (top - j).to(buckets.dtype)
-    # the tokens of the crossing bucket of each row, padded with zeros to a rectangle and sorted by
-    # value (descending; the sort is stable and the columns ascend, so ties go by index)
+    # The tokens of the crossing bucket of each row, padded to a rectangle and sorted by score
+    # (descending; the sort is stable and the columns ascend, so ties go by index).
     in_bucket = (buckets if idx.numel() == rows else buckets[idx]) == crossing[:, None]
     cand_row, cand_col = in_bucket.nonzero(as_tuple=True)
     counts = torch.bincount(cand_row, minlength=idx.numel())
     slot = torch.arange(cand_row.numel()) - (counts.cumsum(0) - counts)[cand_row]
-    padded = torch.zeros(idx.numel(), int(counts.max()), dtype=torch.float64)
-    padded[cand_row, slot] = probs[idx[cand_row], cand_col].double()
-    padded = torch.sort(padded, dim=-1, descending=True, stable=True).values
-    real = torch.arange(padded.shape[1]) < counts[:, None]  # not padding (a zero token sorts among it)
-    cumulative = above[:, None] + padded.cumsum(-1)
+    width = int(counts.max())
+    keys = torch.full((idx.numel(), width), _NEG_INF, dtype=torch.float64)
+    keys[cand_row, slot] = scores[idx[cand_row], cand_col].double()
+    values = torch.zeros(idx.numel(), width, dtype=torch.float64)
+    values[cand_row, slot] = probs[idx[cand_row], cand_col].double()
+    keys, order = torch.sort(keys, dim=-1, descending=True, stable=True)
+    values = values.gather(1, order)
+    real = torch.arange(width) < counts[:, None]  # not padding (padding sorts last)
+    cumulative = above[:, None] + values.cumsum(-1)
     k = torch.minimum((cumulative < target[idx, None]).sum(-1), counts - 1)  # rounding may leave the bucket short
-    t = padded.gather(1, k[:, None])
-    tau[idx] = t[:, 0].to(probs.dtype)
-    n_ties[idx] = k + 1 - torch.count_nonzero(padded > t, dim=-1)
-    # every tie of tau lies in this bucket
-    all_ties[idx] = torch.count_nonzero((padded == t) & real, dim=-1) == n_ties[idx]
+    t = keys.gather(1, k[:, None])
+    tau[idx] = t[:, 0].to(scores.dtype)
+    n_ties[idx] = k + 1 - torch.count_nonzero((keys > t) & real, dim=-1)
+    # every tie of tau lies in this bucket (equal scores, equal probabilities)
+    all_ties[idx] = torch.count_nonzero((keys == t) & real, dim=-1) == n_ties[idx]
     return tau, n_ties, all_ties
 
 

@@ -181,6 +181,19 @@ def test_top_p_matches_numpy_on_random_shapes_and_scales():
             assert (mask[r] == expected).all(), (trial, vocab, p, r)
 
 
+def test_top_p_orders_by_score_when_float32_probabilities_tie():
+    # two adjacent float32 scores share one float32 probability; the higher one (at the higher
+    # index) is the one the float64 reference keeps, so ties of probability must not go by index
+    a = np.float32(-0.5766990184783936)
+    scores = torch.tensor([[a, np.nextafter(a, np.float32(1)), 3.0]], dtype=torch.float32)
+    q32 = torch.softmax(scores, -1)[0]
+    assert q32[0] == q32[1]  # the premise of the test
+    q = softmax(scores[0].double().numpy())
+    p = float(q[2] + q[1] / 2)  # the nucleus is {2, 1}
+    assert (top_p_filter(q, p) > 0).tolist() == [False, True, True]
+    assert kept(TopP(p)(None, scores)) == [[False, True, True]]
+
+
 def test_top_p_rows_are_independent_of_the_batch_they_come_in():
     # TopP works a few rows at a time; 25 rows of 50,257 span three such chunks, and each row
     # must come out as it does alone
