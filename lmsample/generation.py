@@ -94,11 +94,12 @@ def _generate(model, input_ids, max_new_tokens, temperature, top_k, top_p, min_p
     forward_kwargs = {"use_cache": True}
     if "logits_to_keep" in inspect.signature(model.forward).parameters:
         forward_kwargs["logits_to_keep"] = 1  # the prompt's other positions need no logits
-    attention_mask = torch.ones_like(ids)
     unfinished = torch.ones(ids.shape[0], dtype=torch.bool, device=device)
     step_input, past = ids, None
     for _ in range(max_new_tokens):
-        out = model(input_ids=step_input, attention_mask=attention_mask, past_key_values=past, **forward_kwargs)
+        # no attention mask: every row has the same length, and a mask of ones is what the model
+        # assumes without one (transformers passes it and then sets it aside)
+        out = model(input_ids=step_input, past_key_values=past, **forward_kwargs)
         past = out.past_key_values
         scores = out.logits[:, -1, :].to(dtype=torch.float32)
         if greedy:
@@ -111,7 +112,6 @@ def _generate(model, input_ids, max_new_tokens, temperature, top_k, top_p, min_p
         if eos:
             next_tokens = torch.where(unfinished, next_tokens, pad)
         ids = torch.cat([ids, next_tokens[:, None]], dim=-1)
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((ids.shape[0], 1))], dim=-1)
         if eos:
             unfinished &= ~torch.isin(next_tokens, eos_tensor)
             if not bool(unfinished.any()):

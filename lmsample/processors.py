@@ -108,10 +108,13 @@ class TopK:
             return scores.clone()
         top = torch.topk(scores, k, dim=-1).values
         tau = top[:, -1]
-        # every tie of the k-th score is kept when exactly k scores are >= it
-        n_ge = torch.count_nonzero(scores >= tau[:, None], dim=-1)
-        n_ties = k - torch.count_nonzero(top > tau[:, None], dim=-1)
-        return scores.masked_fill(_outside(scores, tau, n_ties, n_ge == k), _NEG_INF)
+        below = scores < tau[:, None]
+        # every tie of the k-th score is kept when exactly k scores are >= it (the usual case)
+        exact = scores.shape[-1] - torch.count_nonzero(below, dim=-1) == k
+        if not bool(exact.all()):
+            n_ties = k - torch.count_nonzero(top > tau[:, None], dim=-1)
+            below = _outside(scores, tau, n_ties, exact)
+        return torch.where(below, torch.full((), _NEG_INF, dtype=scores.dtype), scores)
 
     def __repr__(self) -> str:
         return f"TopK({self.k!r})"
