@@ -1,15 +1,17 @@
 """Time lmsample.generate against transformers' model.generate on the same model, in the same run.
 
 Same prompt, same settings, same seed: it checks that both return the same tokens, then prints
-the best time of each (interleaved runs) and the ratio (transformers / lmsample: above 1 means lmsample is faster).
+the best time of each (interleaved runs), their ratio (transformers / lmsample: above 1 means
+lmsample is faster) and the median ratio of consecutive runs.
 Models: the tiny GPT-2 of the tests (where per-step overhead dominates) and the packaged
 SmolLM2-135M (a real model, where the forward pass dominates), or ``--model NAME`` for any other.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_generate.py [--repeats 3] [--new-tokens 48]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_generate.py [--repeats 5] [--new-tokens 48]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 import warnings
 
@@ -33,16 +35,15 @@ def hf_kwargs(settings: dict) -> dict:
                 top_p=settings.get("top_p") or 1.0)
 
 
-def best_s(fns, repeats: int) -> list:
-    """The fastest of ``repeats`` timings of each function, run in turns (so that a busy machine
-    slows both alike); the minimum is the least disturbed run."""
-    best = [float("inf")] * len(fns)
+def timings(fns, repeats: int) -> list:
+    """``repeats`` timings of each function, run in turns (so that a busy machine slows both alike)."""
+    times = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
             start = time.perf_counter()
             fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
+            times[i].append(time.perf_counter() - start)
+    return times
 
 
 def bench(label: str, model, tokenizer, batch: int, new_tokens: int, repeats: int) -> None:
@@ -60,14 +61,18 @@ def bench(label: str, model, tokenizer, batch: int, new_tokens: int, repeats: in
             return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, **hf_kwargs(settings))
 
         same = ours().tolist() == theirs().tolist()  # also a warm-up
-        t_hf, t_us = best_s([theirs, ours], repeats)
-        print(f"{label:>22} | {name:<28} | transformers {t_hf:6.2f} s | lmsample {t_us:6.2f} s | "
-              f"ratio {t_hf / t_us:4.2f}x | {'same tokens' if same else 'TOKENS DIFFER'}")
+        hf, us = timings([theirs, ours], repeats)
+        # the best run of each (the least disturbed), and the median of the ratios of runs made
+        # one after the other (robust to a machine whose speed drifts)
+        paired = statistics.median(a / b for a, b in zip(hf, us))
+        print(f"{label:>22} | {name:<28} | transformers {min(hf):6.2f} s | lmsample {min(us):6.2f} s | "
+              f"ratio {min(hf) / min(us):4.2f}x (paired median {paired:4.2f}x) | "
+              f"{'same tokens' if same else 'TOKENS DIFFER'}")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--model", default=None, help="also time this model (a Hub name or folder)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
