@@ -12,11 +12,14 @@ renormalises them). The semantics are those of the numpy filters of :mod:`lmsamp
   crossing token included, at least one token, and every nonzero token when ``p = 1``;
 - min-p keeps the tokens with probability at least ``min_p`` times the largest.
 
-Top-p never sorts the vocabulary. A radix step does the work: the high bits of each probability
-(a float's bit pattern grows with its value) bucket the vocabulary, one ``scatter_add`` gives the
-mass of every bucket, the bucket where the descending cumulative mass crosses ``p`` is found, and
-only the few tokens in that bucket (tens to hundreds) are sorted. A batch goes through this a few
-rows at a time, so that the temporaries stay small. Probabilities are computed in the dtype of
+Top-p never sorts the vocabulary. It first looks at the 64 highest scores of each row, which hold
+the nucleus of a peaked distribution. For the other rows a radix step does the work: the high bits
+of each probability (a float's bit pattern grows with its value) bucket the vocabulary, one
+``scatter_add`` gives the mass of every bucket, the bucket where the descending cumulative mass
+crosses ``p`` is found, and only the few tokens in that bucket (tens to hundreds) are sorted. A
+batch goes through this a few rows at a time, so that the temporaries stay small, and stops
+trying the 64 highest scores first when that settled fewer than half of the rows of a chunk.
+Probabilities are computed in the dtype of
 ``scores`` (float32 for half precision) and summed in float64.
 """
 from __future__ import annotations
@@ -37,6 +40,9 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 # reused from the heap and to stay in cache (whole-batch temporaries of tens of megabytes are
 # mapped afresh on every call, and the page faults cost more than the arithmetic).
 _CHUNK_ELEMENTS = 1 << 19
+# TopP first looks at the 64 highest scores of each row: when the nucleus lies among them (a peaked
+# distribution, the usual case in text) no radix step is needed.
+_FIRST_TOKENS = 64
 
 
 def _check_scores(scores: torch.Tensor) -> torch.Tensor:
@@ -174,25 +180,65 @@ class TopP:
         out = torch.empty_like(scores)
         removed = torch.full((), _NEG_INF, dtype=scores.dtype)
         rows = max(1, _CHUNK_ELEMENTS // scores.shape[1])
+        first = _FIRST_TOKENS  # stop trying the most probable tokens first when that rarely pays
         for start in range(0, scores.shape[0], rows):
             chunk = scores[start : start + rows]
-            mask = outside_nucleus(chunk, self.p)
+            mask, solved = _outside_nucleus(chunk, self.p, first)
             torch.where(mask, removed, chunk, out=out[start : start + rows])
+            if 2 * solved < chunk.shape[0]:
+                first = 0
         return out
 
 
 def outside_nucleus(scores: torch.Tensor, p: float) -> torch.Tensor:
     """Mask of the tokens outside the nucleus of each row of ``scores`` (shape ``(batch, vocab)``)."""
+    return _outside_nucleus(scores, p, _FIRST_TOKENS)[0]
+
+
+def _outside_nucleus(scores: torch.Tensor, p: float, first: int):
+    """The mask of :func:`outside_nucleus`, and how many rows the ``first`` most probable tokens
+    settled (0: go straight to the radix step)."""
     probs = _probs(scores)
     if p >= 1.0:
-        return probs <= 0
-    return _outside(scores, *_nucleus_threshold(scores, probs, p))
+        return probs <= 0, 0
+    rows, vocab = scores.shape
+    tau = torch.full((rows,), _NEG_INF, dtype=scores.dtype)
+    n_ties = torch.zeros(rows, dtype=torch.long)
+    all_ties = torch.ones(rows, dtype=torch.bool)
+    todo = torch.arange(rows)
+    if first:
+        # a float32 softmax sums to 1 only within about 1e-7: compare with p times the row's own
+        # total (summed in float32 here: a float64 copy of the chunk costs more than the rest)
+        target = p * probs.sum(-1).double()
+        solved, t, n, a = _top_threshold(scores, probs, target, min(first, vocab))
+        tau[solved], n_ties[solved], all_ties[solved] = t[solved], n[solved], a[solved]
+        todo = (~solved).nonzero().squeeze(1)
+    if todo.numel():
+        sub = slice(None) if todo.numel() == rows else todo
+        tau[sub], n_ties[sub], all_ties[sub] = _nucleus_threshold(scores[sub], probs[sub], p)
+    return _outside(scores, tau, n_ties, all_ties), rows - todo.numel()
+
+
+def _top_threshold(scores: torch.Tensor, probs: torch.Tensor, target: torch.Tensor, m: int):
+    """The fast path for peaked rows: look at the ``m`` highest scores only. Per row: whether the
+    nucleus lies among them, and then ``tau``, ``n_ties`` and ``all_ties`` as
+    :func:`_nucleus_threshold` gives them."""
+    top, index = torch.topk(scores, m, dim=-1)
+    mass = probs.gather(1, index).cumsum(-1, dtype=torch.float64)
+    position = (mass < target[:, None]).sum(-1)  # the first position that reaches p
+    solved = position < m
+    t = top.gather(1, position.clamp(max=m - 1)[:, None])
+    n_ties = position + 1 - torch.count_nonzero(top > t, dim=-1)
+    # every tie of t is kept when they all lie among the m and are all needed
+    all_ties = (torch.count_nonzero(top == t, dim=-1) == n_ties) & (top[:, -1:] < t)[:, 0]
+    return solved, t[:, 0], n_ties, all_ties
 
 
 def _nucleus_threshold(scores: torch.Tensor, probs: torch.Tensor, p: float):
-    """Per row: the score ``tau`` of the token whose cumulative mass crosses ``p``, how many tokens
-    with the score ``tau`` the nucleus keeps, and whether that is all of them. When rounding leaves
-    the total mass below ``p`` the row keeps every token (``tau = -inf``).
+    """Per row: the score ``tau`` of the token whose cumulative mass crosses ``p`` times the row's
+    total, how many tokens with the score ``tau`` the nucleus keeps, and whether that is
+    all of them. When rounding leaves the total short of the target the row keeps every token
+    (``tau = -inf``).
 
     The order is that of the scores, ties by index. Probabilities (``probs = softmax(scores)``)
     give the masses; they cannot give the order, because two tokens whose scores differ in the
