@@ -99,7 +99,11 @@ def load_fixture(assignment: str, fixtures: Path = FIXTURES):
         return None
     spec = importlib.util.spec_from_file_location(f"fixture_{assignment.replace('-', '_')}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(fixtures))  # fixture modules share helpers that live beside them
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(fixtures))
     return module
 
 
