@@ -19,8 +19,8 @@ of each probability (a float's bit pattern grows with its value) bucket the voca
 crosses ``p`` is found, and only the few tokens in that bucket (tens to hundreds) are sorted. A
 batch goes through this a few rows at a time, so that the temporaries stay small, and stops
 trying the 64 highest scores first when that settled fewer than half of the rows of a chunk.
-Probabilities are computed in the dtype of
-``scores`` (float32 for half precision) and summed in float64.
+Probabilities are computed in the dtype of ``scores`` (float32 for half precision) and summed in
+float64.
 """
 from __future__ import annotations
 
