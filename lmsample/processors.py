@@ -190,14 +190,9 @@ class TopP:
         return out
 
 
-def outside_nucleus(scores: torch.Tensor, p: float) -> torch.Tensor:
-    """Mask of the tokens outside the nucleus of each row of ``scores`` (shape ``(batch, vocab)``)."""
-    return _outside_nucleus(scores, p, _FIRST_TOKENS)[0]
-
-
 def _outside_nucleus(scores: torch.Tensor, p: float, first: int):
-    """The mask of :func:`outside_nucleus`, and how many rows the ``first`` most probable tokens
-    settled (0: go straight to the radix step)."""
+    """Mask of the tokens outside the nucleus of each row of ``scores`` (shape ``(batch, vocab)``),
+    and how many rows the ``first`` highest scores settled (0: go straight to the radix step)."""
     probs = _probs(scores)
     if p >= 1.0:
         return probs <= 0, 0
@@ -225,13 +220,22 @@ def _top_threshold(scores: torch.Tensor, probs: torch.Tensor, target: torch.Tens
     :func:`_nucleus_threshold` gives them."""
     top, index = torch.topk(scores, m, dim=-1)
     mass = probs.gather(1, index).cumsum(-1, dtype=torch.float64)
-    position = (mass < target[:, None]).sum(-1)  # the first position that reaches p
-    solved = position < m
-    t = top.gather(1, position.clamp(max=m - 1)[:, None])
-    n_ties = position + 1 - torch.count_nonzero(top > t, dim=-1)
+    position, t, n_ties, ties = _crossing(top, mass, target, torch.full((top.shape[0],), m))
     # every tie of t is kept when they all lie among the m and are all needed
-    all_ties = (torch.count_nonzero(top == t, dim=-1) == n_ties) & (top[:, -1:] < t)[:, 0]
-    return solved, t[:, 0], n_ties, all_ties
+    return position < m, t, n_ties, (ties == n_ties) & (top[:, -1] < t)
+
+
+def _crossing(keys: torch.Tensor, cumulative: torch.Tensor, target: torch.Tensor, counts: torch.Tensor):
+    """Per row of ``keys`` (descending; the first ``counts`` real, the rest padding) with the
+    cumulative masses ``cumulative``: the first position whose mass reaches ``target`` (``counts``
+    or more when none does), the key ``t`` there (the last real one when none does), how many keys
+    equal to ``t`` the prefix up to it holds, and how many real keys equal ``t``."""
+    position = (cumulative < target[:, None]).sum(-1)
+    last = torch.minimum(position, counts - 1)
+    t = keys.gather(1, last[:, None])
+    real = torch.arange(keys.shape[1]) < counts[:, None]
+    n_ties = last + 1 - torch.count_nonzero((keys > t) & real, dim=-1)
+    return position, t[:, 0], n_ties, torch.count_nonzero((keys == t) & real, dim=-1)
 
 
 def _nucleus_threshold(scores: torch.Tensor, probs: torch.Tensor, p: float):
@@ -287,14 +291,10 @@ def _nucleus_threshold(scores: torch.Tensor, probs: torch.Tensor, p: float):
     values[cand_row, slot] = probs[idx[cand_row], cand_col].double()
     keys, order = torch.sort(keys, dim=-1, descending=True, stable=True)
     values = values.gather(1, order)
-    real = torch.arange(width) < counts[:, None]  # not padding (padding sorts last)
-    cumulative = above[:, None] + values.cumsum(-1)
-    k = torch.minimum((cumulative < target[idx, None]).sum(-1), counts - 1)  # rounding may leave the bucket short
-    t = keys.gather(1, k[:, None])
-    tau[idx] = t[:, 0].to(scores.dtype)
-    n_ties[idx] = k + 1 - torch.count_nonzero((keys > t) & real, dim=-1)
-    # every tie of tau lies in this bucket (equal scores, equal probabilities)
-    all_ties[idx] = torch.count_nonzero((keys == t) & real, dim=-1) == n_ties[idx]
+    # (padding sorts last; rounding may leave the bucket short of the target: its last token then)
+    _, t, n, ties = _crossing(keys, above[:, None] + values.cumsum(-1), target[idx], counts)
+    tau[idx], n_ties[idx] = t.to(scores.dtype), n
+    all_ties[idx] = ties == n  # every tie of tau lies in this bucket (equal scores, equal probabilities)
     return tau, n_ties, all_ties
 
 
