@@ -39,6 +39,17 @@ def _pad_token_id(model, eos: list) -> Optional[int]:
     return int(pad) if pad is not None else (eos[0] if eos else None)
 
 
+def _cache_argument(parameters) -> str:
+    """The name under which ``model.forward`` takes (and its output returns) the KV cache.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name warns, and goes in
+    5.40); earlier releases, back to the 4.40 that Colab may still have, only know
+    ``past_key_values``. Decided by what the forward signature declares, not by version number,
+    so a model class that has not been migrated yet keeps working too.
+    """
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
 def generate(
     model,
     input_ids,
@@ -91,16 +102,18 @@ def _generate(model, input_ids, max_new_tokens, temperature, top_k, top_p, min_p
     pad = _pad_token_id(model, eos)
     device = ids.device
 
+    parameters = inspect.signature(model.forward).parameters
+    cache_name = _cache_argument(parameters)
     forward_kwargs = {"use_cache": True}
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+    if "logits_to_keep" in parameters:
         forward_kwargs["logits_to_keep"] = 1  # the prompt's other positions need no logits
     unfinished = torch.ones(ids.shape[0], dtype=torch.bool, device=device)
     step_input, past = ids, None
     for _ in range(max_new_tokens):
         # no attention mask: every row has the same length, and a mask of ones is what the model
         # assumes without one (transformers passes it and then sets it aside)
-        out = model(input_ids=step_input, past_key_values=past, **forward_kwargs)
-        past = out.past_key_values
+        out = model(input_ids=step_input, **{cache_name: past}, **forward_kwargs)
+        past = getattr(out, cache_name)
         scores = out.logits[:, -1, :].to(dtype=torch.float32)
         if greedy:
             next_tokens = scores.argmax(dim=-1)

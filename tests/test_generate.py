@@ -1,4 +1,8 @@
 """lmsample.generate on a small GPT-2-architecture model: token for token what transformers does."""
+import inspect
+import warnings
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -138,3 +142,37 @@ def test_invalid_input_ids_raise_value_error(tiny):
         generate(model, torch.zeros(1, 3), 3)  # float ids
     with pytest.raises(ValueError):
         generate(model, torch.zeros(1, 3, dtype=torch.long), -1)
+
+
+@pytest.mark.parametrize("settings", [dict(temperature=0), dict(top_k=20, top_p=0.9)], ids=["greedy", "sampled"])
+def test_generation_emits_no_warning(tiny, settings):
+    # transformers 5.24 deprecated the `past_key_values` argument of forward ("Use `cache`"):
+    # whatever the installed release calls it, generate must not trigger a warning of any kind
+    model, tok = tiny
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        generate(model, prompt_ids(tok, "Hello world"), 6, generator=torch.Generator().manual_seed(0), **settings)
+
+
+class OldStyleModel(torch.nn.Module):
+    """The tiny GPT-2 behind the forward signature of transformers before 5.24 (``past_key_values``
+    in, ``.past_key_values`` out, no ``cache``), as on a Colab with an older release."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.config, self.generation_config = inner.config, inner.generation_config
+        self.name = "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
+
+    def forward(self, input_ids=None, past_key_values=None, use_cache=None):
+        out = self.inner(input_ids=input_ids, use_cache=use_cache, **{self.name: past_key_values})
+        return SimpleNamespace(logits=out.logits, past_key_values=getattr(out, self.name))
+
+
+def test_the_cache_argument_is_chosen_by_what_forward_declares(tiny):
+    model, tok = tiny
+    ids = prompt_ids(tok, "The meaning of life is", "Once upon a time there")
+    old = OldStyleModel(model)
+    for settings in (dict(temperature=0), dict(top_p=0.9)):
+        ours = generate(model, ids, 8, generator=torch.Generator().manual_seed(1), **settings)
+        assert generate(old, ids, 8, generator=torch.Generator().manual_seed(1), **settings).tolist() == ours.tolist()

@@ -136,3 +136,21 @@ def test_packaged_model_generates_sensible_text(stand_in):
     sampled = generate(model, ids, 12, top_p=0.9, generator=torch.Generator().manual_seed(0))
     again = generate(model, ids, 12, top_p=0.9, generator=torch.Generator().manual_seed(0))
     assert sampled.tolist() == again.tolist()
+
+
+@pytest.mark.slow
+def test_packaged_model_generates_without_any_warning_and_like_transformers(stand_in):
+    # transformers 5.24 deprecated `past_key_values` in forward calls: generate must use what the
+    # installed release declares, so no warning of any kind (turned into errors here)
+    model, tokenizer, _ = stand_in
+    ids = torch.tensor([tokenizer.encode("Once upon a time", add_special_tokens=False)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        greedy = generate(model, ids, 8, temperature=0)
+        sampled = generate(model, ids, 8, top_p=0.9, generator=torch.Generator().manual_seed(3))
+    theirs = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=False)
+    assert greedy.tolist() == theirs.tolist()
+    torch.manual_seed(3)
+    theirs = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=True,
+                            top_k=0, top_p=0.9)
+    assert sampled.tolist() == theirs.tolist()
