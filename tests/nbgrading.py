@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "lessons"
 AUTOGRADER = REPO / "autograder"
-VENV_BIN = REPO / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # the environment running the tests (.venv, or .venv-latest)
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "submissions"
 
 #: Files nbgrader or Jupyter may leave in a folder that are not part of a lesson.

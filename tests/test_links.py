@@ -5,8 +5,9 @@
 - the first code cell of every notebook, executed in a real kernel where lmsample is importable (as
   in JupyterLab and on Binder), installs nothing, imports nothing from Colab and prints nothing;
 - the same cell where lmsample is missing and ``google.colab`` is loaded (Colab, simulated: pip and
-  Colab's ``output`` module are stand-ins that record their calls) installs ``lmsample @ git+<address>``
-  with the kernel's own Python, then enables Colab's widget manager.
+  Colab's ``output`` module are stand-ins that record their calls) installs
+  ``lmsample @ git+<address>@v<version>`` (the release, not the default branch) with the kernel's own
+  Python, then enables Colab's widget manager.
 """
 from __future__ import annotations
 
@@ -121,6 +122,6 @@ def test_first_cell_installs_lmsample_and_enables_widgets_on_colab(tmp_path):
         assert len(calls["pip"]) == 1, f"{name}: {calls}"
         cmd = calls["pip"][0]
         assert cmd[:4] == [calls["executable"], "-m", "pip", "install"], cmd
-        assert cmd[-1].startswith("lmsample") and cmd[-1].endswith(f" @ git+{links.repository()}"), cmd
+        assert cmd[-1].startswith("lmsample") and cmd[-1].endswith(f" @ git+{links.repository()}@{links.release()}"), cmd
         assert calls["invalidate"] >= 1, f"{name}: no importlib.invalidate_caches() after installing"
         assert calls["widgets"] == 1, f"{name}: Colab's custom widget manager was not enabled"

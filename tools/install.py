@@ -129,6 +129,9 @@ def mismatches(lock: dict[str, str]) -> list[str]:
 
 def install(torch_spec: str) -> None:
     torch_spec = check_torch_spec(torch_spec)
+    if sys.version_info[:2] != (3, 11):
+        print(f"note: requirements.lock is made for Python 3.11 (as on Binder and CI); this is "
+              f"{sys.version.split()[0]}. If a package has no build for it, use PYTHON=python3.11 make venv.")
     if not LOCK.is_file():
         raise InstallError(f"{LOCK.name} is missing: it is committed with the course; run `git checkout {LOCK.name}`.")
     pip("install", "--quiet", PIP, what=f"installing {PIP}", advice=LOCK_ADVICE)

@@ -1,9 +1,16 @@
-"""The repository's public address lives in ONE place, ``[project.urls] Repository`` in pyproject.toml;
-everything that points at it is derived from it here:
+"""The repository's public address lives in ONE place, ``[project.urls] Repository`` in pyproject.toml,
+and the release the course is published at in one other, ``[project] version`` (its git tag is
+``v<version>``); everything that points at them is derived from them here:
 
-- the install line of every lesson's first code cell (``lmsample @ git+<address>``), which installs the
-  package where it is missing (Colab) and does nothing where it is installed (JupyterLab, Binder);
-- the README's Binder badge (JupyterLab on the first lesson) and its "Open in Colab" badge per lesson.
+- the install line of every lesson's first code cell (``lmsample @ git+<address>@v<version>``), which
+  installs that release of the package where it is missing (Colab) and does nothing where it is
+  installed (JupyterLab, Binder). A student on Colab in October gets what was tested in August, not
+  whatever the default branch holds that day;
+- the README's Binder badge (JupyterLab on the first lesson) and its "Open in Colab" badge per lesson,
+  at the same tag, so the notebook a student opens and the package it installs are one release.
+
+To publish a release: set ``version`` in pyproject.toml, run ``--write``, commit, then tag that
+commit ``v<version>`` and push the tag (the links do not work until the tag exists).
 
     python tools/links.py            # check: exit 1 and list what disagrees with the address
     python tools/links.py --write [assignment ...]
@@ -25,13 +32,12 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BRANCH = "main"
 FIRST_LESSON = "lessons/01-greedy/greedy.ipynb"
 BADGES_START, BADGES_END = "<!-- badges:start (tools/links.py) -->", "<!-- badges:end -->"
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
-#: the install line in a first cell: "lmsample @ git+URL" or "lmsample[extra] @ git+URL"
-INSTALL_RE = re.compile(r'"(lmsample(?:\[[\w,]+\])?) @ git\+([^"]+)"')
+#: the install line in a first cell: "lmsample @ git+URL@TAG" or "lmsample[extra] @ git+URL@TAG"
+INSTALL_RE = re.compile(r'"(lmsample(?:\[[\w,]+\])?) @ git\+([^"@]+?)(?:@([\w.-]+))?"')
 
 
 #: The first code cell of every lesson (the only thing that differs is the install line's extra).
@@ -58,6 +64,11 @@ def repository() -> str:
     return urls["Repository"].rstrip("/")
 
 
+def release() -> str:
+    """The git tag of the published release: ``v`` + pyproject's version."""
+    return "v" + tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
 def _github(address: str) -> tuple[str, str]:
     m = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?", address)
     if not m:
@@ -67,16 +78,16 @@ def _github(address: str) -> tuple[str, str]:
 
 def binder_url(path: str = FIRST_LESSON, address: str | None = None) -> str:
     owner, name = _github(address or repository())
-    return f"https://mybinder.org/v2/gh/{owner}/{name}/{BRANCH}?urlpath=lab/tree/{path}"
+    return f"https://mybinder.org/v2/gh/{owner}/{name}/{release()}?urlpath=lab/tree/{path}"
 
 
 def colab_url(path: str, address: str | None = None) -> str:
     owner, name = _github(address or repository())
-    return f"https://colab.research.google.com/github/{owner}/{name}/blob/{BRANCH}/{path}"
+    return f"https://colab.research.google.com/github/{owner}/{name}/blob/{release()}/{path}"
 
 
 def install_spec(address: str | None = None, extra: str = "") -> str:
-    return f"lmsample{extra} @ git+{address or repository()}"
+    return f"lmsample{extra} @ git+{address or repository()}@{release()}"
 
 
 def first_code_cell(nb: dict) -> dict:
@@ -116,9 +127,12 @@ def problems() -> list[str]:
             specs = INSTALL_RE.findall(src)
             if not specs:
                 found.append(f"{path.relative_to(REPO)}: the first code cell has no 'lmsample @ git+...' install line")
-            for _, url in specs:
+            for _, url, tag in specs:
                 if url != address:
                     found.append(f"{path.relative_to(REPO)}: installs from {url}, the Repository is {address}")
+                if tag != release():
+                    found.append(f"{path.relative_to(REPO)}: installs {'@' + tag if tag else 'the default branch'}, "
+                                 f"not the release {release()}")
             extra = specs[0][0][len("lmsample"):] if specs else ""
             if src != first_cell(extra):
                 found.append(f"{path.relative_to(REPO)}: the first code cell is not tools/links.py's FIRST_CELL "

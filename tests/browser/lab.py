@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # the environment running the tests (.venv, or .venv-latest)
 
 #: Debian's Chromium (``apt-get install chromium``); override with LMSAMPLE_CHROMIUM.
 CHROMIUM = Path(os.environ.get("LMSAMPLE_CHROMIUM", "/usr/bin/chromium"))
