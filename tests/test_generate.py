@@ -53,6 +53,10 @@ SETTINGS = [
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=[str(s) for s in SETTINGS])
 def test_sampling_reproduces_transformers_token_for_token(tiny, settings):
+    import transformers
+
+    if settings.get("min_p") is not None and not hasattr(transformers.GenerationConfig(), "min_p"):
+        pytest.skip(f"transformers {transformers.__version__} has no min_p to compare with (added in 4.41)")
     model, tok = tiny
     ids = prompt_ids(tok, "The meaning of life is", "Once upon a time there")
     for seed in (0, 1):
