@@ -9,9 +9,18 @@
   and grading goes on with the next cell instead of giving up on the student.
 - Output is capped per cell; errors are never dropped by the cap.
 - The whole notebook has a wall-time budget.
+- **Test cells are not run in the kernel.** Their source is taken from the gradebook and run in
+  this process (``verdict.py``): the student's functions are called in the kernel through plain
+  data, and the checks are decided here. The cell's outputs are the grader's report: nothing if
+  every check passed, else one error saying which visible check failed (expected and got), or only
+  that a hidden test failed. nbgrader then scores the cell as usual (an error means 0).
+- After the last cell, what the notebook changed in how IPython runs code (hooks, transformers,
+  replaced shell methods, threads...) is asked of the kernel and the student's code is scanned for
+  the same; findings are reported to the instructor on the first code cell (``LmgradeTampering``).
 """
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import time
@@ -25,12 +34,22 @@ from traitlets import Integer, Unicode, default
 
 from nbgrader.preprocessors import Execute
 
+from . import wire
 from .sandbox import SandboxKernelManager, check_isolation, opted_out
+from .tamper import scan_sources
+from .verdict import NoAnswer, judge
 
 #: ename of the error outputs this preprocessor writes; the summary reads them back.
 KILLED = "LmgradeKernelKilled"
 BUDGET = "LmgradeNotebookTimeout"
 TAMPER = "LmgradeTampering"
+FAILED = "LmgradeTestFailed"
+
+
+def _students(cell) -> bool:
+    """Whether a code cell holds the student's code (not a locked cell or a test restored from the gradebook)."""
+    nbg = cell.get("metadata", {}).get("nbgrader", {})
+    return not nbg.get("locked") and not (nbg.get("grade") and not nbg.get("solution"))
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -69,6 +88,8 @@ class SandboxExecute(Execute):
         return km
 
     def preprocess(self, nb, resources=None, km=None):  # type: ignore[override]
+        self._gradebook_info = dict((resources or {}).get("nbgrader", {}))
+        self._tamper_reported = False
         self._deadline = time.monotonic() + self.notebook_timeout
         self._restarts = 0
         self._out_bytes: dict[int, int] = {}
@@ -79,6 +100,12 @@ class SandboxExecute(Execute):
 
     # -- per cell ------------------------------------------------------------------------------
     def preprocess_cell(self, cell, resources, index):  # type: ignore[override]
+        cell, resources = self._process_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1:
+            self._report_tampering()
+        return cell, resources
+
+    def _process_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
         if self._dead:
@@ -88,9 +115,9 @@ class SandboxExecute(Execute):
             cell.outputs = [_error(BUDGET, f"not run: the notebook used its {self.notebook_timeout} s budget")]
             return cell, self.resources
         nbg = cell.get("metadata", {}).get("nbgrader", {})
-        restored = None
         if nbg.get("grade") and not nbg.get("solution"):
-            restored = self._guard(cell)
+            self._judge(cell, index, nbg.get("grade_id"))
+            return cell, self.resources
         try:
             cell = self.execute_cell(cell, index, store_history=True)
         except (DeadKernelError, CellTimeoutError, RuntimeError, Empty, asyncio.TimeoutError) as e:
@@ -102,32 +129,90 @@ class SandboxExecute(Execute):
             self._failed.add(index)
             self.nb.cells[index] = cell
             self._recover(index)
-        if restored:
-            cell.outputs.insert(0, NotebookNode(
-                output_type="stream", name="stdout",
-                text=f"[grader: before this test, restored names the notebook had rebound: {restored}]\n"))
-        elif restored is None and nbg.get("grade") and not nbg.get("solution"):
-            cell.outputs.append(_error(TAMPER, "the grader's integrity check could not run before this test"))
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             self._failed.add(index)
         return cell, self.resources
 
-    def _guard(self, cell) -> str | None:
-        """Restore rebound builtins/numpy/lmsample names in the kernel; '' if none, None if it failed."""
+    # -- tests: judged here, answered by the kernel -----------------------------------------------
+    def _trusted_source(self, grade_id):
+        """The test cell's source as the instructor wrote it (hidden tests included), from the
+        gradebook; never the notebook's copy."""
+        info = self._gradebook_info
+        if not grade_id or not {"db_url", "notebook", "assignment"} <= set(info):
+            return None
+        from nbgrader.api import Gradebook, MissingEntry
+
         try:
-            msg_id = self.kc.execute("pass", silent=True, store_history=False,
-                                     user_expressions={"r": "__lmgrade_restore__()"})
+            with Gradebook(info["db_url"]) as gb:
+                return gb.find_source_cell(grade_id, info["notebook"], info["assignment"]).source
+        except MissingEntry:
+            return None
+
+    def _ask(self, request: str, cell) -> str:
+        """One call of a student's function in the kernel; the JSON text it answered."""
+        if self._dead:
+            raise NoAnswer("the kernel was killed too often in this notebook")
+        if time.monotonic() > self._deadline:
+            raise NoAnswer(f"the notebook used its {self.notebook_timeout} s budget")
+        try:
+            msg_id = self.kc.execute("", silent=True, store_history=False,
+                                     user_expressions={"a": f"__lmgrade_call__({request!r})"})
             reply = self.wait_for_reply(msg_id, cell)
-        except Exception as e:  # noqa: BLE001
-            self.log.warning("integrity guard: %s", e)
-            return None
-        if not reply or reply["content"].get("status") != "ok":
-            return None
-        r = reply["content"].get("user_expressions", {}).get("r", {})
-        if r.get("status") != "ok":
-            return None
-        text = r.get("data", {}).get("text/plain", "")
-        return text.strip("'\"")
+        except (DeadKernelError, CellTimeoutError, RuntimeError, Empty, asyncio.TimeoutError) as e:
+            raise NoAnswer(f"the kernel stopped ({type(e).__name__})") from None
+        if reply is None:
+            raise NoAnswer(f"no answer within the {self.timeout} s time limit")
+        content = reply.get("content", {})
+        answer = content.get("user_expressions", {}).get("a", {})
+        if content.get("status") != "ok" or answer.get("status") != "ok":
+            raise NoAnswer("the kernel did not run the grader's call (the notebook changed how code runs: "
+                           f"{answer.get('ename') or content.get('ename') or 'no reply'})")
+        text = answer.get("data", {}).get("text/plain", "")
+        if len(text) > 4 * wire.MAX_ANSWER:
+            raise NoAnswer("the answer was too large")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise NoAnswer("the answer was not readable") from None
+        if type(value) is not str:
+            raise NoAnswer("the answer was not readable")
+        return value
+
+    def _judge(self, cell, index: int, grade_id) -> None:
+        source = self._trusted_source(grade_id)
+        if source is None:  # a cell that only claims to be a test: never run, never scored
+            cell.outputs = []
+            self.log.warning("Cell %d claims to be a test (%s) but the gradebook has no such test", index, grade_id)
+            return
+        verdict = judge(source, lambda request: self._ask(request, cell))
+        cell.outputs = [] if verdict.passed else [_error(FAILED, verdict.message)]
+        cell.execution_count = None
+        if verdict.no_answer and not self._dead:
+            self._failed.add(index)
+            self._recover(index)
+
+    def _report_tampering(self) -> None:
+        """Flag, on the first code cell, what the notebook did to the kernel or tried in its code."""
+        if getattr(self, "_tamper_reported", False):
+            return
+        self._tamper_reported = True
+        found = scan_sources([c.source for c in self.nb.cells if c.cell_type == "code" and _students(c)])
+        if not self._dead:
+            try:
+                msg_id = self.kc.execute("", silent=True, store_history=False,
+                                         user_expressions={"r": "__lmgrade_inspect__()"})
+                reply = self.wait_for_reply(msg_id)
+                r = (reply or {}).get("content", {}).get("user_expressions", {}).get("r", {})
+                if r.get("status") == "ok":
+                    found += [f"kernel: {x}" for x in json.loads(ast.literal_eval(r["data"]["text/plain"]))][:20]
+                else:
+                    found.append("kernel: the grader's inspection did not run")
+            except Exception as e:  # noqa: BLE001 - a broken kernel is itself worth reporting
+                found.append(f"kernel: the grader's inspection failed ({type(e).__name__})")
+        if found:
+            first = next((c for c in self.nb.cells if c.cell_type == "code"), None)
+            if first is not None:
+                first.outputs = list(first.get("outputs", [])) + [_error(TAMPER, "; ".join(dict.fromkeys(found)))]
 
     def _recover(self, index: int) -> None:
         self._restarts += 1

@@ -193,7 +193,7 @@ def check_notebook(path: Path, release_nb, name: str, issues: list[str]):
 KNOWN_ERRORS = [
     ("LmgradeKernelKilled", "kernel killed ({evalue})"),
     ("LmgradeNotebookTimeout", "notebook time budget used up; later cells not run"),
-    ("LmgradeTampering", "integrity check failed before a test (scored 0)"),
+    ("LmgradeTampering", "FLAGGED, look at it: {evalue}"),
     ("CellTimeoutError", "a cell exceeded the time limit and was interrupted"),
     ("MemoryError", "memory limit hit (MemoryError)"),
     ("BlockingIOError", "process limit hit (BlockingIOError)"),
@@ -209,6 +209,9 @@ def analyse_graded(nb) -> list[str]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
+                if ename == "LmgradeTestFailed" and evalue.startswith("no answer from your notebook"):
+                    notes.append(f"{where}: {evalue[len('no answer from your notebook: '):][:120]}")
+                    continue
                 for known, text in KNOWN_ERRORS:
                     if ename == known:
                         notes.append(f"{where}: " + text.format(evalue=evalue))
@@ -223,11 +226,6 @@ def analyse_graded(nb) -> list[str]:
                 text = out.get("text", "")
                 if "[grader: output truncated" in text:
                     notes.append(f"{where}: output truncated")
-                if re.search(r"^Warning: .*Warning: ", text, re.M):
-                    notes.append(f"{where}: printed warnings (shown, points kept)")
-                m = re.search(r"restored names the notebook had rebound: ([^\]]*)\]", text)
-                if m:
-                    notes.append(f"{where}: rebound names restored before the test ({m.group(1)[:80]})")
     seen, out = set(), []
     for n in notes:
         if n not in seen:

@@ -1,4 +1,4 @@
-"""First code the sandboxed kernel runs, before any student code: limits, files, warnings.
+"""First code the sandboxed kernel runs, before any student code: limits, files, the grader's way in.
 
 Runs as `python kernel_boot.py -f CONNECTION_FILE [ipykernel args]`.
 """
@@ -43,59 +43,87 @@ if os.path.isdir(_data):
                 print(f"lmgrade: could not copy {_f}: {_e}", file=sys.stderr)
 
 
-def _showwarning(message, category, filename, lineno, file=None, line=None):
-    # nbgrader gives 0 to a graded cell that wrote to stderr: a warning goes to stdout instead,
-    # so a correct answer that makes numpy or torch warn keeps its points and still shows it.
-    sys.stdout.write("Warning: " + warnings.formatwarning(message, category, filename, lineno, line))
+# The grader's way in: it calls the student's functions through these two, with plain data (wire.py
+# beside this file). They decide nothing: the answers go back to the grader, which compares them with
+# the expected values in its own process. Student code can rebind or break them; that only changes
+# the answers its own functions are credited with, which it controls anyway.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wire as _wire  # noqa: E402
+
+del sys.path[0]
 
 
-warnings.showwarning = _showwarning
+def _lmgrade_call(request):
+    import json
+
+    from IPython import get_ipython
+
+    name, args, kwargs = _wire.loads(request)
+    f = get_ipython().user_ns.get(name)
+    if f is None or not callable(f):
+        return json.dumps({"missing": name})
+    try:
+        with warnings.catch_warnings():  # a correct answer that makes numpy warn is still correct
+            warnings.simplefilter("ignore")
+            result = f(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the exception is part of the answer
+        return json.dumps({"raised": [c.__name__ for c in type(e).__mro__], "message": str(e)[:2000]})
+    try:
+        return json.dumps({"returned": _wire.encode(result), "args": _wire.encode(list(args))},
+                          allow_nan=False, separators=(",", ":"))
+    except (_wire.WireError, ValueError, TypeError) as e:
+        return json.dumps({"unsendable": str(e)[:500]})
 
 
-def _install_guard():
-    """Snapshot the names tests rely on; `__lmgrade_restore__()` puts back what a notebook rebound.
+from ipykernel.zmqshell import ZMQInteractiveShell as _Shell  # noqa: E402
 
-    The grader calls it (silently) before every autograded test cell, so a solution cell that
-    sets `numpy.allclose = lambda *a, **k: True`, rebinds a builtin or patches `lmsample` cannot
-    make the tests pass. Best effort: code in the same process can still defeat it deliberately.
-    """
-    import builtins
-    import importlib
-    import math
-
-    mods = {"builtins": builtins, "math": math}
-    for name in ("numpy", "numpy.random", "numpy.linalg", "numpy.testing", "lmsample"):
-        try:
-            mods[name] = importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a missing optional module is fine
-            pass
-    snap = {m: (mod, {k: v for k, v in vars(mod).items() if k not in ("_", "__", "___")})
-            for m, mod in mods.items()}
-    real_modules = {m: mod for m, mod in mods.items()}
-    _sys = sys
-
-    def restore():
-        changed = []
-        for m, (mod, saved) in snap.items():
-            if _sys.modules.get(m) is not real_modules[m]:
-                _sys.modules[m] = real_modules[m]
-                changed.append(m)
-            d = vars(mod)
-            for k, v in saved.items():
-                if d.get(k, restore) is not v:
-                    try:
-                        setattr(mod, k, v)
-                    except (AttributeError, TypeError):
-                        d[k] = v
-                    changed.append(f"{m}.{k}")
-        builtins.__lmgrade_restore__ = restore
-        return ", ".join(changed)
-
-    builtins.__lmgrade_restore__ = restore
-    snap["builtins"][1]["__lmgrade_restore__"] = restore
+#: the shell's methods as ipykernel defines them, taken before any student code runs
+_METHODS = {m: getattr(_Shell, m) for m in (
+    "run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback", "user_expressions", "ev",
+    "transform_cell", "transform_ast", "should_run_async")}
+_OURS = ("IPython.", "ipykernel.", "matplotlib_inline.", "matplotlib.", "ipywidgets.", "ipympl.", "comm.", "jupyter_")
 
 
-_install_guard()
+def _module(obj) -> str:
+    return str(getattr(obj, "__module__", None) or getattr(type(obj), "__module__", "") or "")
+
+
+def _lmgrade_inspect():
+    """What the notebook changed in how IPython runs code (for the instructor's summary)."""
+    import json
+    import threading
+
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    found = []
+    if shell.ast_transformers:
+        found.append("AST transformers")
+    if shell.input_transformers_post or any(not _module(t).startswith(_OURS) for t in shell.input_transformers_cleanup):
+        found.append("input transformers")
+    for event, callbacks in shell.events.callbacks.items():
+        if any(not _module(c).startswith(_OURS) for c in callbacks):
+            found.append(f"{event} hooks")
+    if shell.custom_exceptions:
+        found.append("a custom exception handler (set_custom_exc)")
+    for method, original in _METHODS.items():
+        if method in vars(shell) or type(shell) is not _Shell or getattr(_Shell, method) is not original:
+            found.append(f"shell.{method} replaced")
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        found.append("a trace or profile function")
+    mine = [t for t in threading.enumerate() if _module(getattr(t, "_target", None)) == "__main__"
+            or _module(type(t)) == "__main__"]
+    if mine:
+        found.append(f"{len(mine)} thread(s) started by the notebook")
+    if builtins.__dict__.get("__lmgrade_call__") is not _lmgrade_call:
+        found.append("the grader's call function rebound")
+    return json.dumps(found)
+
+
+import builtins  # noqa: E402
+
+builtins.__lmgrade_call__ = _lmgrade_call
+builtins.__lmgrade_inspect__ = _lmgrade_inspect
 
 sys.argv = ["ipykernel_launcher"] + sys.argv[1:]
 from ipykernel import kernelapp  # noqa: E402

@@ -1,7 +1,7 @@
 """Run a student's kernel inside a bubblewrap sandbox.
 
 The kernel sees a minimal filesystem: the system libraries, the Python installation, the
-virtualenv and the `lmsample` package, all read-only; a small private tmpfs as its home and
+virtualenv and the `lmsample` package without its reference solutions (stripped.py), all read-only; a small private tmpfs as its home and
 working directory (holding copies of the assignment's data files, never a notebook); and one
 folder shared with the grader that holds the connection file and the ipc sockets. It has no
 network (its own empty network namespace), its own process namespace, and resource limits set
@@ -24,9 +24,12 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, Unicode, default
 
+from . import stripped
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT = os.path.join(HERE, "kernel_boot.py")
 BOOT_IN_SANDBOX = "/opt/lmgrade/kernel_boot.py"
+WIRE = os.path.join(HERE, "wire.py")
 HOME_IN_SANDBOX = "/home/student"
 
 #: Environment variable with which an instructor explicitly opts out of isolation.
@@ -138,7 +141,11 @@ def bwrap_command(shared_dir: str, data_dir: str | None, inner: list[str], env: 
         a.bind(sys.prefix)
     for d in _package_dirs():
         a.bind(d)
+    # lmsample without its reference solutions, in place of the real one (stripped.py)
+    package, copy = stripped.for_installed()
+    a.bind(copy, package)
     a.bind(BOOT, BOOT_IN_SANDBOX)
+    a.bind(WIRE, os.path.join(os.path.dirname(BOOT_IN_SANDBOX), "wire.py"))
     if data_dir:
         a.bind(data_dir, HOME_IN_SANDBOX + "/.data")
     a.bind(shared_dir, rw=True)

@@ -1,0 +1,113 @@
+"""The checks that the lessons' test cells are written with.
+
+Each check raises an ``AssertionError`` that says what was called, what was expected and what came
+back. In your notebook they check your own functions; when an instructor grades, the grader runs
+the same test cells in its own process, where your functions are called in your notebook's kernel
+and only what they return comes back (see autograder/README.md).
+
+>>> expect(1 + 1, 2, "1 + 1")
+>>> expect(0.1 + 0.2, 0.3, "0.1 + 0.2", tol=1e-12)
+>>> expect([0.5, 0.25], [0.5, 0.26], "f()")
+Traceback (most recent call last):
+AssertionError: f(): expected [0.5, 0.26], got [0.5, 0.25]
+"""
+from __future__ import annotations
+
+import math
+
+__all__ = ["expect", "expect_raises", "expect_frequencies", "hoeffding_tolerance"]
+
+
+def _same(got, expected, tol: float, rel: float) -> bool:
+    import numpy as np
+
+    if isinstance(expected, np.ndarray) or (isinstance(got, np.ndarray) and isinstance(expected, list)):
+        if type(got) is not np.ndarray or got.dtype.kind not in "biuf":
+            return False
+        want = np.asarray(expected, dtype=float)
+        if got.shape != want.shape:
+            return False
+        return all(_same(float(g), float(w), tol, rel) for g, w in zip(got.ravel().tolist(), want.ravel().tolist()))
+    if type(expected) in (tuple, list):
+        return type(got) is type(expected) and len(got) == len(expected) and all(
+            _same(g, w, tol, rel) for g, w in zip(got, expected))
+    if type(expected) is dict:
+        return type(got) is dict and set(got) == set(expected) and all(
+            _same(got[k], w, tol, rel) for k, w in expected.items())
+    if type(expected) is str or expected is None:
+        return type(got) is type(expected) and got == expected
+    if isinstance(expected, (bool, int, float, np.number)):
+        if isinstance(got, (bool, np.bool_)) != isinstance(expected, (bool, np.bool_)):
+            return False
+        if not isinstance(got, (int, float, np.number)) or isinstance(got, complex):
+            return False
+        g, w = float(got), float(expected)
+        if math.isnan(w):
+            return math.isnan(g)
+        if math.isinf(w) or math.isinf(g):
+            return g == w
+        return abs(g - w) <= tol + rel * abs(w)
+    return False
+
+
+def _show(value) -> str:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return f"array({np.array2string(value, precision=17, separator=', ', threshold=40)})"
+    return repr(value)
+
+
+def expect(got, expected, call: str, *, tol: float = 0.0, rel: float = 0.0) -> None:
+    """``got`` must equal ``expected``: the same type of container and, for numbers, within
+    ``tol + rel * |expected|`` (exactly, by default). ``call`` says what produced ``got``."""
+    if not _same(got, expected, tol, rel):
+        within = f" (within {tol:g} + {rel:g}·|expected|)" if tol or rel else ""
+        raise AssertionError(f"{call}: expected {_show(expected)}{within}, got {_show(got)}")
+
+
+def expect_raises(error: type, f, *args, **kwargs) -> None:
+    """``f(*args, **kwargs)`` must raise ``error`` (e.g. ``ValueError``)."""
+    shown = ", ".join([*map(_show, args), *(f"{k}={_show(v)}" for k, v in kwargs.items())])
+    call = f"{getattr(f, '__name__', 'f')}({shown})"
+    try:
+        got = f(*args, **kwargs)
+    except error:
+        return
+    except Exception as e:  # noqa: BLE001 - any other exception is the wrong one
+        raise AssertionError(f"{call}: expected {error.__name__}, got {type(e).__name__}: {e}") from None
+    raise AssertionError(f"{call}: expected {error.__name__}, got {_show(got)} and no error")
+
+
+def hoeffding_tolerance(n: int, k: int, false_failure: float) -> float:
+    """The t with 2 k exp(-2 n t²) = false_failure: by Hoeffding's inequality and a union bound over
+    k tokens, n draws from a correct sampler put some frequency t or more from its probability with
+    probability at most ``false_failure``."""
+    return math.sqrt(math.log(2 * k / false_failure) / (2 * n))
+
+
+def expect_frequencies(samples, probs, call: str, *, false_failure: float = 1e-7) -> None:
+    """``samples`` (a 1-D array of token indices) must look drawn from ``probs``: every token of
+    probability 0 absent, and every frequency within the Hoeffding tolerance of its probability, so
+    that a correct sampler fails with probability below ``false_failure``."""
+    import numpy as np
+
+    if type(samples) is not np.ndarray or samples.ndim != 1 or samples.dtype.kind not in "iu":
+        raise AssertionError(f"{call}: expected a 1-D numpy array of token indices, got {_show(samples)}")
+    probs = [float(p) for p in probs]
+    values = samples.tolist()
+    n = len(values)
+    bad = [v for v in values if not 0 <= v < len(probs)]
+    if bad:
+        raise AssertionError(f"{call}: {bad[0]!r} is not a token index of a vocabulary of {len(probs)}")
+    counts = [0] * len(probs)
+    for v in values:
+        counts[v] += 1
+    for i, (c, p) in enumerate(zip(counts, probs)):
+        if p == 0 and c:
+            raise AssertionError(f"{call}: token {i} has probability 0 but was drawn {c} times")
+    t = hoeffding_tolerance(n, len(probs), false_failure)
+    for i, (c, p) in enumerate(zip(counts, probs)):
+        if abs(c / n - p) >= t:
+            raise AssertionError(f"{call}: token {i} has probability {p} but frequency {c / n:.5f} in {n} "
+                                 f"draws (a correct sampler is within {t:.5f} except with probability {false_failure:g})")
