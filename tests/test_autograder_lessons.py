@@ -5,7 +5,10 @@
 - `warner`: the reference solutions, each exercise function wrapped so that every call emits a
   warning (as numpy or torch do) -> every autograded point all the same.
 - `cheater`: every solution cell rebinds numpy's comparison functions and builtins, patches
-  lmsample, and defines nothing useful -> 0 points.
+  lmsample, and defines nothing useful -> 0 points, and the summary flags it.
+- `delegator`: every exercise answered by calling lmsample's own implementation -> 0 points (the
+  grading kernel's lmsample has no reference solutions).
+Honest students are never flagged.
 Feedback of every lesson must not contain a hidden test.
 """
 from __future__ import annotations
@@ -91,8 +94,16 @@ def graded(tmp_path_factory):
                 m = c.metadata.get("nbgrader") or {}
                 if m.get("solution") and c.cell_type == "code":
                     c.source += "\n" + NOISY.format(names=list(lmsample.EXERCISES.get(a, ())))
+            delegate = build_student(release, source, "release")
+            names = list(lmsample.EXERCISES.get(a, ()))
+            for c in delegate.cells:
+                m = c.metadata.get("nbgrader") or {}
+                if m.get("solution") and c.cell_type == "code":
+                    c.source = "import lmsample\n" + "".join(
+                        f"def {n}(*args, **kwargs):\n    return lmsample.{n}(*args, **kwargs)\n" for n in names)
             for student, nb in (("solution", build_student(release, source, "solution")),
-                                ("release", release), ("cheater", cheat), ("warner", warner)):
+                                ("release", release), ("cheater", cheat), ("warner", warner),
+                                ("delegator", delegate)):
                 d = tmp / "subs" / student / a
                 d.mkdir(parents=True, exist_ok=True)
                 nbformat.write(nb, str(d / path.name))
@@ -103,15 +114,32 @@ def graded(tmp_path_factory):
     r = subprocess.run([sys.executable, str(AUTOGRADER / "lmgrade" / "grade.py"), str(tmp / "subs"),
                         "--course", str(course), "--workers", "2"],
                        cwd=course, env=env, capture_output=True, text=True, timeout=1200)
-    print(r.stdout[-5000:])
+    print(r.stdout[-8000:])
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
     from nbgrader.api import Gradebook
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for a in LESSONS:
-            for s in ("solution", "release", "cheater", "warner"):
+            for s in STUDENTS:
                 scores[(s, a)] = gb.find_submission(a, s).code_score
     return {"course": course, "scores": scores, "expected": expected, "out": r.stdout}
+
+
+STUDENTS = ("solution", "release", "cheater", "warner", "delegator")
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_delegating_to_lmsample_earns_nothing(graded, lesson):
+    assert graded["scores"][("delegator", lesson)] == 0
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_summary_flags_the_cheater_and_no_honest_student(graded, lesson):
+    lines = {line.split()[0]: line for line in graded["out"].splitlines()
+             if len(line.split()) > 2 and line.split()[1] == lesson and line.split()[0] in STUDENTS}
+    assert "FLAGGED" in lines["cheater"], lines["cheater"]
+    for honest in ("solution", "release", "warner"):
+        assert "FLAGGED" not in lines[honest], lines[honest]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -137,7 +165,7 @@ def test_feedback_never_shows_hidden_tests(graded, lesson):
     for c in nbformat.read(str(source), as_version=4).cells:
         hidden += [h for h in split_hidden(c.source)[1] if len(h) > 20]
     pages = list((graded["course"] / "feedback").glob(f"*/{lesson}/*.html"))
-    assert len(pages) == 4
+    assert len(pages) == len(STUDENTS)
     for page in pages:
         html = page.read_text()
         import html as _html
