@@ -137,7 +137,8 @@ def beam_search(lm: LanguageModel, beam_width: int, max_len: int = 20) -> Tuple[
 
 
 def beam_search_keep_k(lm: LanguageModel, beam_width: int, max_len: int = 20, stop_early: bool = False):
-    """Beam search as Hugging Face's ``generate`` runs it: the beam always holds ``beam_width`` unfinished sequences.
+    """Beam search the way Hugging Face's ``generate`` fills its beam (scores: plain probabilities, no length
+    penalty): the beam always holds ``beam_width`` unfinished sequences.
 
     Each step ranks the candidates as :func:`beam_search` does; a candidate ending in ``"<eos>"`` counts as
     finished only when it is among the ``beam_width`` best (as in transformers' ``BeamSearchScorer``),
