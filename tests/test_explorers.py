@@ -10,7 +10,8 @@ import pytest
 import lmsample
 from lmsample import EOS
 from lmsample.explorers import BeamExplorer, DerailExplorer, HistogramExplorer, TemperatureExplorer, beam_steps
-from lmsample.explorers.beam import FINISHED, KEPT
+from lmsample.explorers import draw_search_tree
+from lmsample.explorers.beam import FINISHED, KEPT, UNFINISHED
 
 from explorer_checks import assert_refreshes_in_place
 
@@ -55,13 +56,14 @@ def test_beam_explorer_steps_and_widths():
     ex = BeamExplorer(toy_lm, max_width=4, max_len=8)
     first = ex.live.widget.value
     assert bytes(first[:4]) == b"\x89PNG"
-    assert "The dog" in ex.summary.value and "0.0600" in ex.summary.value  # width 1 = greedy
+    assert "The dog" in ex.summary.value and "— 0.06</b>" in ex.summary.value  # width 1 = greedy
     ex.width.value = 2
     ex.step.value = 2
     assert ex.live.widget.value != first
     labels = [t.get_text() for t in ex.labels]
     assert labels[:2] == ["A cat", "The dog"]
-    assert "A cat &lt;eos&gt;</code> — <b>0.1000" in ex.summary.value
+    assert "<b><code>A cat &lt;eos&gt;</code> — 0.1</b>" in ex.summary.value
+    assert [v.get_text() for v in ex.values[:2]] == ["0.1", "0.06"]  # significant figures, not 3 decimals
     kept = [b.get_facecolor() for b in ex.bars[:2]]
     assert kept[0] == kept[1] != ex.bars[2].get_facecolor()
     ex.forward.click()
@@ -69,6 +71,53 @@ def test_beam_explorer_steps_and_widths():
     ex.back.click()
     assert ex.step.value == 2
     assert_refreshes_in_place(ex, lambda v: setattr(ex.step, "value", v), [1, 2, 3, 2])
+
+
+BIGRAM = {
+    None: {"I": 0.6, "You": 0.4},
+    "I": {"think": 0.5, "know": 0.3, EOS: 0.2},
+    "You": {"think": 0.5, "know": 0.3, EOS: 0.2},
+    "think": {"that": 0.6, "so": 0.2, EOS: 0.2},
+    "know": {"that": 0.6, EOS: 0.4},
+    "so": {EOS: 1.0},
+    "that": {"I": 0.45, "you": 0.35, EOS: 0.2},
+    "you": {"think": 0.5, "know": 0.3, EOS: 0.2},
+}
+
+
+def loop_lm(context):
+    return BIGRAM[context[-1] if context else None]
+
+
+def test_beam_explorer_model_dropdown_and_unfinished_results():
+    ex = BeamExplorer({"toy": toy_lm, "loop": loop_lm}, max_width=4, max_len=8)
+    assert ex.model.options == ("toy", "loop") and ex.model in ex.widget.children[0].children
+    assert UNFINISHED not in ex.summary.value.replace("&lt;", "<").replace("&gt;", ">")
+    ex.model.value = "loop"
+    assert ex.step.max == 8 and ex.lm is loop_lm
+    summary = ex.summary.value.replace("&lt;", "<").replace("&gt;", ">")
+    # widths 1-3 never finish on the looping model: the result is cut off at max_len and says so
+    assert "I think that I think that I think</code> — 0.005468 <span" in summary and UNFINISHED in summary
+    ex.step.value = 8
+    assert "max_len reached" in ex.title.get_text()
+    assert ex.values[0].get_text() == "0.00547"  # 3 significant figures of 0.0054675
+    ex.width.value = 4
+    summary = ex.summary.value.replace("&lt;", "<").replace("&gt;", ">")
+    assert "<b><code>I <eos></code> — 0.12</b>" in summary
+    ex.model.value = "toy"
+    assert ex.step.max == 3 and "A cat" in ex.summary.value
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.step, "value", v), [1, 2, 3])
+
+
+def test_draw_search_tree_draws_every_path():
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    draw_search_tree(ax, toy_lm, depth=3, beam_width=2)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("<eos>") == 18 and "start" in texts  # 18 sentences of two words
+    assert "P = 0.1" in texts and "P = 0.06" in texts
+    assert ax.get_ylabel() and len(ax.get_legend().get_texts()) == 5
 
 
 def test_histogram_explorer_converges():
@@ -90,6 +139,7 @@ def test_histogram_explorer_converges():
 def test_derail_explorer_follows_the_formula():
     ex = DerailExplorer(tail_mass=0.3, n_steps=20)
     assert "0.9992" in ex.title.get_text()
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in ex.ax.get_lines())  # the even-odds line
     before = ex.live.widget.value
     ex.steps.value = 1
     assert "= 0.3000" in ex.title.get_text() and ex.live.widget.value != before

@@ -117,3 +117,69 @@ def test_max_len_invalid(func):
 def test_lm_returning_non_dict_is_a_clear_error():
     with pytest.raises(ValueError, match="dict"):
         greedy_decode(lambda ctx: [0.5, 0.5])
+
+
+# ----------------------------------------------------------------------------- log-probabilities, variants
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from lmsample.decoding import beam_search_keep_k, finished_sequences, sample_sentences, sequence_logprob  # noqa: E402
+from toy_models import all_finished_sequences, random_lm  # noqa: E402
+
+
+def test_sequence_logprob_is_the_log_of_sequence_prob_and_does_not_underflow():
+    lm = counterexample_lm()
+    assert sequence_logprob(lm, ("A", "cat", EOS)) == pytest.approx(math.log(0.1), abs=1e-15)
+    assert sequence_logprob(lm, ("A", "fox")) == -math.inf
+    loop = table_lm({}, default={"la": 0.5, EOS: 0.5})
+    long = ("la",) * 1100
+    assert sequence_prob(loop, long) == 0.0  # 2**-1100 underflows
+    assert sequence_logprob(loop, long) == pytest.approx(-1100 * math.log(2), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("width", [1, 2, 3, 5])
+def test_keeping_k_unfinished_beams_returns_the_same_sequence(seed, width):
+    lm = random_lm(seed, vocab_size=3, eos_weight=0.7)
+    seq, prob = beam_search(lm, width, max_len=6)
+    full = beam_search_keep_k(lm, width, max_len=6)
+    early = beam_search_keep_k(lm, width, max_len=6, stop_early=True)
+    assert full[:2] == early[:2] == (seq, prob)
+    assert early[2] <= full[2]
+
+
+def test_keep_k_costs_more_calls_at_width_1_unless_it_stops_early():
+    lm = table_lm({(): {"a": 0.6, "b": 0.4}, ("a",): {EOS: 0.7, "c": 0.3}}, default={"c": 0.5, EOS: 0.5})
+    assert beam_search(lm, 1) == (("a", EOS), 0.6 * 0.7) == greedy_and_prob(lm)
+    seq, prob, calls = beam_search_keep_k(lm, 1, max_len=20)
+    assert (seq, prob, calls) == (("a", EOS), 0.6 * 0.7, 20)
+    assert beam_search_keep_k(lm, 1, max_len=20, stop_early=True)[2] == 2
+
+
+def greedy_and_prob(lm):
+    seq = greedy_decode(lm)
+    return seq, sequence_prob(lm, seq)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_finished_sequences_enumerates_every_path(seed):
+    lm = random_lm(seed, vocab_size=3)
+    got = finished_sequences(lm, 4)
+    brute = sorted(all_finished_sequences(lm, 4), key=lambda c: (-c[1], c[0]))
+    assert got == brute
+    assert exhaustive_best(lm, 4) == got[0]
+
+
+def test_sample_sentences_follows_sequence_prob():
+    lm = counterexample_lm()
+    n = 200_000
+    counts = sample_sentences(lm, n, np.random.default_rng(1))
+    assert sum(counts.values()) == n and all(seq[-1] == EOS for seq in counts)
+    for seq, prob in finished_sequences(lm, 3):
+        # 6 standard deviations: a correct sampler fails with probability about 2e-9 per sentence
+        assert abs(counts[seq] / n - prob) < 6 * math.sqrt(prob * (1 - prob) / n), seq
+    again = sample_sentences(lm, 1000, np.random.default_rng(5))
+    assert again == sample_sentences(lm, 1000, np.random.default_rng(5))
+    cut = sample_sentences(table_lm({}, default={"la": 1.0}), 10, np.random.default_rng(0), max_len=4)
+    assert cut == {("la",) * 4: 10}

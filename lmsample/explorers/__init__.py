@@ -21,6 +21,7 @@ _LAZY = {
     "BlitFigure": "_blit",
     "BeamExplorer": "beam",
     "beam_steps": "beam",
+    "draw_search_tree": "beam",
     "HistogramExplorer": "sampling",
     "DerailExplorer": "sampling",
     "TemperatureExplorer": "temperature",

@@ -128,8 +128,10 @@ class HistogramExplorer:
 class DerailExplorer:
     """How likely a sequence is to leave the head of the distribution at least once.
 
-    Sliders: the tail mass ``m`` (probability of a "bad" token at each step) and the sequence length
-    ``n``. The curve is ``1 - (1 - m)^n`` against ``n``; the dot marks the chosen length.
+    Sliders: the tail mass ``m`` (the probability of drawing a token outside the head at each step,
+    the same at every step) and the sequence length ``n``. The curve is ``1 - (1 - m)^n`` against
+    ``n``; the dot marks the chosen length, the dashed line even odds (0.5). Whether a tail token
+    derails the text depends on the token: the curve counts tail tokens, not mistakes.
     """
 
     def __init__(self, tail_mass: float = 0.3, n_steps: int = 20, max_steps: int = 100):
@@ -143,6 +145,8 @@ class DerailExplorer:
         (self.curve,) = ax.plot(self.ns, np.zeros_like(self.ns, dtype=float), color="#3b75af")
         (self.dot,) = ax.plot([n_steps], [0.0], "o", color="#c0392b", markersize=8)
         self.guide = ax.axvline(n_steps, color="#c0392b", linewidth=0.8, linestyle=":")
+        ax.axhline(0.5, color="#777777", linewidth=0.8, linestyle="--")
+        ax.text(max_steps + 1, 0.5, "even odds ", ha="right", va="bottom", fontsize=8, color="#555555")
         ax.set_xlim(0, max_steps + 1)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("sequence length n (tokens)")
@@ -162,11 +166,11 @@ class DerailExplorer:
         p = derail_probability(m, n)
         self.dot.set_data([n], [p])
         self.guide.set_xdata([n, n])
-        self.title.set_text(f"tail mass {m:.4f}: P(derail within {n} tokens) = {p:.4f}")
+        self.title.set_text(f"tail mass {m:.4f}: P(a tail token within {n} tokens) = {p:.4f}")
         self.live.refresh()
         half = math.log(0.5) / math.log1p(-m) if 0 < m < 1 else float("inf")
         self.status.value = (
-            f"<span style='font-size:90%'>Even odds of derailing after about <b>{half:.1f}</b> tokens; "
+            f"<span style='font-size:90%'>Even odds of at least one tail token after about <b>{half:.1f}</b> tokens; "
             f"expected number of tail tokens in {n} tokens: <b>{m * n:.2f}</b>.</span>"
         )
 
