@@ -162,3 +162,19 @@ def test_temperature_explorer_updates_bars_and_entropy():
     ex.temperature.value = 0.1
     assert max(b.get_height() for b in ex.bars[0]) > 0.99
     assert_refreshes_in_place(ex, lambda t: setattr(ex.temperature, "value", t), [0.2, 2.0, 12.0])
+    assert all(ax.get_ylabel() for ax in (*ex.axes, *ex.tail_axes))  # every panel says what its bars are
+
+
+def test_temperature_explorer_tail_mass_of_a_real_vocabulary():
+    # head 0.9 (0.98 on five tokens) + 50,000 tokens holding 2%: T = 1.5 hands the tail 69% of the mass
+    ex = TemperatureExplorer()
+    assert ex.tail_probs().size == 50_005
+    assert ex.tail_mass_now() == pytest.approx(0.02)
+    ex.temperature.value = 1.5
+    full = lmsample.apply_temperature(lmsample.explorers.temperature.head_tail_probs(
+        (0.9, 0.04, 0.02, 0.01, 0.01), 50_000, 0.02), 1.5)
+    assert ex.tail_mass_now() == pytest.approx(full[5:].sum()) == pytest.approx(0.6907, abs=1e-4)
+    assert "tail mass 0.691" in ex.tail_title.get_text() and "0.691" in ex.status.value
+    assert ex.tail_bars[-1].get_height() == pytest.approx(0.6907, abs=1e-4)
+    assert ex.tail_dot.get_ydata()[0] == pytest.approx(0.6907, abs=1e-4)
+    assert_refreshes_in_place(ex, lambda t: setattr(ex.temperature, "value", t), [0.7, 1.2, 3.0])

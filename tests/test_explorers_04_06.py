@@ -82,6 +82,54 @@ def test_truncation_explorer_top_p_top_k_min_p():
     assert ex.minp_line.get_ydata()[0] == pytest.approx(0.1 * ex.base.max())
 
 
+def test_truncation_explorer_min_p_line_on_the_bars_scale():
+    # the threshold is drawn over bars that are not renormalised: kept bars sit on or above it
+    ex = TruncationExplorer()
+    for name in DISTRIBUTIONS:
+        ex.distribution.value = name
+        for t, k, p, m in [(1.5, 10, 0.8, 0.3), (0.7, 5, 0.6, 0.1), (1.0, 30, 0.9, 0.05), (2.5, 3, 1.0, 0.6)]:
+            ex.temperature.value, ex.k.value, ex.p.value, ex.min_p.value = t, min(k, ex.k.max), p, m
+            p_t, p_k, p_p, p_m = ex.pipeline()
+            line = ex.minp_line.get_ydata()[0]
+            heights = np.array([bar.get_height() for bar in ex.bars[: p_t.size]])
+            assert heights.tolist() == pytest.approx(p_t.tolist())
+            kept_by_min_p = p_m > 0
+            assert (heights[kept_by_min_p] >= line * (1 - 1e-12)).all()
+            cut_by_min_p = (p_p > 0) & ~kept_by_min_p
+            assert (heights[cut_by_min_p] < line).all()
+
+
+def test_truncation_explorer_min_p_does_not_commute_with_top_p():
+    P = np.array([0.4, 0.3, 0.2, 0.1])
+    min_p_first = lmsample.top_p_filter(lmsample.min_p_filter(P, 0.5), 0.75)
+    top_p_first = lmsample.min_p_filter(lmsample.top_p_filter(P, 0.75), 0.5)
+    assert min_p_first.round(3).tolist() == [0.571, 0.429, 0.0, 0.0]
+    assert top_p_first.round(3).tolist() == [0.444, 0.333, 0.222, 0.0]
+    # min-p 0.5 puts the third token exactly on the threshold (0.2 = 0.5 * 0.4): the explorer's softmax of
+    # log-probabilities moves it by an ulp, so check the explorer's order (top-p, then min-p) off the boundary
+    assert lmsample.min_p_filter(lmsample.top_p_filter(P, 0.75), 0.45).round(3).tolist() == [0.444, 0.333, 0.222, 0.0]
+    assert lmsample.top_p_filter(lmsample.min_p_filter(P, 0.45), 0.75).round(3).tolist() == [0.571, 0.429, 0.0, 0.0]
+    ex = TruncationExplorer({"P": (("a", "b", "c", "d"), tuple(P))})
+    ex.p.value, ex.min_p.value = 0.75, 0.45
+    assert ex.kept_probs().round(3).tolist() == [0.444, 0.333, 0.222, 0.0]
+
+
+def test_truncation_explorer_log_scale_and_k_off():
+    ex = TruncationExplorer()
+    assert ex.k_is_off() and "k = off" in ex.title.get_text() and not ex.k_line.get_visible()
+    assert "off" in ex.k_state.value
+    ex.k.value = 3
+    assert not ex.k_is_off() and "k = 3" in ex.title.get_text() and ex.k_line.get_visible()
+    assert ex.k_state.value == ""
+    before = png(ex)
+    ex.log_scale.value = True
+    assert ex.ax.get_yscale() == "log" and png(ex) != before
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.p, "value", v), [0.3, 0.6, 0.95])
+    ex.log_scale.value = False
+    assert ex.ax.get_yscale() == "linear" and ex.ax.get_ylim() == (0, 1.05)
+    assert ex.ax.get_ylabel() and ex.ax_tally.get_ylabel()  # every bar panel says what its bars are
+
+
 def test_truncation_explorer_order_is_temperature_top_k_top_p():
     ex = TruncationExplorer()
     ex.distribution.value = list(DISTRIBUTIONS)[2]

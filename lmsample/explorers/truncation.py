@@ -3,13 +3,18 @@
 Choose a distribution (a peaked "basketball" prompt, a flat "car" prompt, or a long Zipf tail),
 then the temperature, k, p and min-p. The bars are the distribution after temperature, most
 probable first: blue bars are the kept set, grey bars are cut. The line is the cumulative mass
-that top-p looks at (after top-k), the dashed line is p, the dotted line the min-p threshold.
+that top-p looks at (after top-k), the dashed line is p, the dotted line the min-p threshold
+(drawn on the bars' own scale: a bar on or above it passes min-p). "log scale" shows the tail.
 "Generate the next token" draws from the kept set; the lower panel tallies the draws against the
 probabilities they should approach.
 
-The pipeline is temperature -> top-k -> top-p -> min-p -> draw. Min-p compares each probability
-with the largest, a ratio no renormalisation changes, so it gives the same result before or after
-top-k and top-p; temperature does not commute with top-p or min-p.
+The pipeline is Hugging Face's order, temperature -> top-k -> top-p -> min-p -> draw (llama.cpp's
+default chain applies temperature last). Min-p compares each probability with the largest, a ratio
+no renormalisation changes, so min-p commutes with top-k (both keep a prefix of the same order). It
+does not commute with top-p: top-p measures mass on whatever distribution it is given, and after
+min-p that is renormalised over fewer tokens (P = (0.4, 0.3, 0.2, 0.1), min-p 0.5, top-p 0.75: min-p
+first keeps two tokens, top-p first keeps three). Temperature commutes with top-k but not with top-p
+or min-p.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ def _zipf(n: int = 30, s: float = 1.1):
     return tuple(f"w{i + 1}" for i in range(n)), tuple((w / w.sum()).tolist())
 
 
-#: Illustrative next-token distributions (made up, sorted by probability). The "basketball" prompt is
+#: Illustrative next-token distributions (made up, sorted by probability). The two prompts are adapted
+#: from a well-known explainer of nucleus sampling, not quoted from it. The "basketball" prompt is
 #: peaked: its top 3 tokens hold 99.6% of the mass; the "car" prompt is flat: its top 3 hold 63%.
 DISTRIBUTIONS = {
     "basketball — “He dribbled past the defender and dunked the …”": (
@@ -47,14 +53,16 @@ DISTRIBUTIONS = {
 }
 
 KEPT, CUT, DRAWN = "#3b75af", "#d3d3d3", "#c0392b"
+#: y-range of the upper panel on the log scale (probabilities below it are off the chart)
+LOG_RANGE = (1e-5, 1.5)
 
 
 class TruncationExplorer:
     """Temperature, top-k, top-p and min-p on one distribution, with a running tally of draws.
 
     Controls (attributes): ``distribution`` (dropdown), ``temperature``, ``k``, ``p``, ``min_p``
-    (sliders), ``generate`` / ``generate_100`` / ``reset`` (buttons). ``kept_probs()`` is the
-    distribution draws come from; ``counts`` the tally.
+    (sliders; ``k`` at its maximum is "off"), ``log_scale`` (checkbox), ``generate`` / ``generate_100`` /
+    ``reset`` (buttons). ``kept_probs()`` is the distribution draws come from; ``counts`` the tally.
     """
 
     max_tokens = 30
@@ -78,6 +86,9 @@ class TruncationExplorer:
                                        layout=widgets.Layout(width="200px"))
         self.generate_100 = widgets.Button(description="100 more", layout=widgets.Layout(width="90px"))
         self.reset = widgets.Button(description="reset tally", layout=widgets.Layout(width="100px"))
+        self.log_scale = widgets.Checkbox(value=False, description="log scale", indent=False,
+                                          layout=widgets.Layout(width="110px"))
+        self.k_state = widgets.HTML(layout=widgets.Layout(width="60px"))
         self.readout = widgets.HTML()
         self.live = BlitFigure(figsize=(8.6, 5.0))
         self.figure = self.live.figure
@@ -93,7 +104,7 @@ class TruncationExplorer:
         (self.cum_line,) = self.ax.plot(x, np.zeros(self.max_tokens), "-o", color="#444444", ms=3, lw=1.2,
                                         label="cumulative mass seen by top-p")
         self.p_line = self.ax.axhline(1.0, color="#d9822b", ls="--", lw=1.3, label="p")
-        self.minp_line = self.ax.axhline(0.0, color="#8e44ad", ls=":", lw=1.5, label="min-p × largest")
+        self.minp_line = self.ax.axhline(0.0, color="#8e44ad", ls=":", lw=1.5, label="min-p × largest bar")
         self.k_line = self.ax.axvline(self.max_tokens - 0.5, color="#2e9e44", lw=1.3, label="k")
         self.ax.set_ylim(0, 1.05)
         self.ax.set_ylabel("probability")
@@ -117,14 +128,16 @@ class TruncationExplorer:
         for control in (self.temperature, self.k, self.p, self.min_p):
             control.observe(lambda change: self._settings_changed(), names="value")
         self.distribution.observe(lambda change: self._load(), names="value")
+        self.log_scale.observe(lambda change: self._set_scale(), names="value")
         self.generate.on_click(lambda _: self.draw(1))
         self.generate_100.on_click(lambda _: self.draw(100))
         self.reset.on_click(lambda _: self._reset_tally())
 
         self.widget = widgets.VBox([
             widgets.HBox([self.distribution]),
-            widgets.HBox([widgets.VBox([self.temperature, self.k]), widgets.VBox([self.p, self.min_p])]),
-            widgets.HBox([self.generate, self.generate_100, self.reset]),
+            widgets.HBox([widgets.VBox([self.temperature, widgets.HBox([self.k, self.k_state])]),
+                          widgets.VBox([self.p, self.min_p])]),
+            widgets.HBox([self.generate, self.generate_100, self.reset, self.log_scale]),
             self.live.widget,
             self.readout,
         ])
@@ -151,6 +164,20 @@ class TruncationExplorer:
             fbar.set_visible(i < n)
         self.live.invalidate()
         self._reset_tally()
+
+    def _set_scale(self):
+        if self.log_scale.value:
+            self.ax.set_yscale("log")
+            self.ax.set_ylim(*LOG_RANGE)
+        else:
+            self.ax.set_yscale("linear")
+            self.ax.set_ylim(0, 1.05)
+        self.live.invalidate()
+        self.update()
+
+    def k_is_off(self) -> bool:
+        """``k`` at its maximum keeps every token: top-k is off."""
+        return int(self.k.value) >= self.base.size
 
     def _reset_tally(self):
         self.counts = np.zeros(self.base.size, dtype=np.int64)
@@ -193,12 +220,19 @@ class TruncationExplorer:
             bar.set_color(DRAWN if i == self.last else (KEPT if kept[i] else CUT))
         self.cum_line.set_data(np.arange(n), np.cumsum(p_k))
         self.p_line.set_ydata([self.p.value] * 2)
-        self.minp_line.set_ydata([self.min_p.value * p_p.max()] * 2)
+        # min-p keeps p_m > 0 exactly when p_t >= min_p * max(p_t): top-k and top-p keep the largest
+        # token and renormalising keeps ratios, so the threshold is drawn on the bars' own scale (p_t)
+        self.minp_line.set_ydata([self.min_p.value * p_t.max()] * 2)
+        self.minp_line.set_visible(self.min_p.value > 0)
+        k_off = self.k_is_off()
         self.k_line.set_xdata([self.k.value - 0.5] * 2)
+        self.k_line.set_visible(not k_off)
+        self.k_state.value = "<i>off</i>" if k_off else ""
+        k_text = "off" if k_off else str(self.k.value)
         n_kept = int(kept.sum())
         mass = float(p_t[kept].sum())
         self.title.set_text(
-            f"T = {self.temperature.value:.2f}, k = {self.k.value}, p = {self.p.value:.2f}, "
+            f"T = {self.temperature.value:.2f}, k = {k_text}, p = {self.p.value:.2f}, "
             f"min-p = {self.min_p.value:.2f}: {n_kept} of {n} tokens kept, holding {mass:.1%} of the mass"
         )
         total = int(self.counts.sum())
