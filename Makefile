@@ -23,14 +23,14 @@ $(STAMP): pyproject.toml requirements.lock tools/install.py Makefile
 	$(BIN)/python tools/install.py install $(TORCH_ARG)
 	touch $@
 
-# Refresh the lock from pyproject.toml's ranges (today's newest releases) and rewrite environment.yml
-# to match; then run `make test` and commit both only if it passes. TORCH_WHEELS: where torch's CPU
+# Refresh the lock from pyproject.toml's ranges (today's newest releases; KEEP=1 keeps every pin and
+# only adds what pyproject.toml newly asks for) and rewrite environment.yml to match; then run `make test` and commit both only if it passes. TORCH_WHEELS: where torch's CPU
 # build lies (default /opt/wheels on the course's machines). It needs only Python: the resolver (uv)
 # goes into a small environment of its own, so a lock that no longer installs can still be refreshed.
 LOCKENV := .venv-lock
 lock:
 	test -x $(LOCKENV)/bin/python || $(PYTHON) -m venv $(LOCKENV)
-	$(LOCKENV)/bin/python tools/lock.py refresh $(if $(TORCH_WHEELS),--torch-wheels "$(TORCH_WHEELS)",)
+	$(LOCKENV)/bin/python tools/lock.py refresh $(if $(TORCH_WHEELS),--torch-wheels "$(TORCH_WHEELS)",) $(if $(filter 1,$(KEEP)),--keep,)
 
 # The drift canary: a throw-away environment from pyproject.toml's open ranges with today's newest
 # releases, and the whole suite in it. Run it before a term starts and before `make lock`.

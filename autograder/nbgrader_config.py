@@ -44,13 +44,15 @@ from nbgrader.preprocessors import (  # noqa: E402
 
 from lmgrade.execute import SandboxExecute  # noqa: E402
 from lmgrade.feedback import HideHiddenTests  # noqa: E402
+from lmgrade.sanitize import SanitizeFeedback  # noqa: E402
 
 # nbgrader's own list with Execute replaced by the sandboxed, restart-on-hang SandboxExecute.
 c.Autograde.autograde_preprocessors = [
     SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
     AssignLatePenalties, CheckCellMetadata,
 ]
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, SanitizeFeedback, CSSHTMLHeaderPreprocessor]
 # Per-notebook wall-time budget and per-cell output cap (see lmgrade/execute.py).
 c.SandboxExecute.notebook_timeout = 900
 c.SandboxExecute.max_output_bytes = 100_000
+c.SandboxExecute.max_notebook_output_bytes = 2_000_000

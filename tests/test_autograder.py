@@ -107,17 +107,32 @@ def graded(tmp_path_factory):
     second = tmp / "second"
     for name, (build, _, _) in hostile.CASES.items():
         hostile.write_submission(second / "submitted", name, build(release, ctx))
+    good = nbformat.writes(hostile.answer(release)).encode()
     zpath = tmp / "submissions.zip"
-    with zipfile.ZipFile(zpath, "w") as zf:
+    with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_STORED) as zf:
         for p in sorted(second.rglob("*")):
             if p.is_file():
                 zf.write(p, p.relative_to(second))
+        # names: accents typed on macOS (NFD), spaces, a case collision, a name nbgrader cannot use
+        for name in NAMES:
+            zf.writestr(f"submitted/{name}/99-toy/toy.ipynb", good)
+        # one bad entry must not stop the class: a file and a folder of the same name...
+        zf.writestr("submitted/file-and-folder/99-toy", b"not a folder")
+        zf.writestr("submitted/file-and-folder/99-toy/toy.ipynb", good)
+        # ... and an entry whose data no longer matches its CRC (corrupted below)
+        zf.writestr("submitted/bad-crc/99-toy/toy.ipynb", good)
+    data = bytearray(zpath.read_bytes())
+    with zipfile.ZipFile(zpath) as zf:
+        info = zf.getinfo("submitted/bad-crc/99-toy/toy.ipynb")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + 100] ^= 0xFF
+    zpath.write_bytes(bytes(data))
     r2 = run_grade(course, zpath, tmp, "--workers", "2", "--scratch", str(tmp / "scratch"))
     server.shutdown()
     print(r2.stdout[-6000:])
     assert r2.returncode == 0, r2.stdout + r2.stderr
 
-    with open(course / "summary.csv") as f:
+    with open(course / "summary.csv", encoding="utf-8") as f:
         summary = {row["student"]: row for row in csv.DictReader(f)}
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
@@ -145,10 +160,11 @@ def test_summary_says_what_happened(graded, case):
 
 
 def test_every_student_graded_and_exported(graded):
-    with open(graded["course"] / "grades.csv") as f:
+    with open(graded["course"] / "grades.csv", encoding="utf-8") as f:
         students = {row["student_id"] for row in csv.DictReader(f)}
-    assert students == set(hostile.CASES) | {"early-bird"}
-    assert f"Grading {len(hostile.CASES) } students x 1 lessons" in graded["out"]
+    extra = {"jos\u00e9", "Anne_Marie", "Bob", "bob", "bad-crc"}  # see NAMES and the zip's bad entries
+    assert students == set(hostile.CASES) | {"early-bird"} | extra
+    assert f"Grading {len(hostile.CASES) + len(extra)} students x 1 lessons" in graded["out"]
 
 
 def test_earlier_grades_kept(graded):
@@ -184,6 +200,94 @@ def test_feedback_hides_hidden_tests(graded):
     html = (fb / "unchanged-release" / "99-toy" / "toy.html").read_text()
     assert "softmax([0, 0]): expected" in html  # the visible tests are shown
     assert "hidden tests: not shown" in html
+
+
+class _Tags(__import__("html.parser").parser.HTMLParser):
+    """Every element of a page with its attributes, and the text inside its script elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.scripts, self._in_script = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts.append(data)
+
+
+def test_feedback_runs_no_student_script(graded):
+    html = (graded["course"] / "feedback" / "script-injection" / "99-toy" / "toy.html").read_text()
+    assert "My answer." in html and "hover" in html  # the answer itself is shown
+    page = _Tags()
+    page.feed(html)
+    handlers = [(t, a) for t, a in page.tags for k in a if k.lower().startswith("on")]
+    assert handlers == [], handlers[:3]
+    links = [a.get("href") or a.get("src") for t, a in page.tags if (a.get("href") or a.get("src") or "").lower().startswith("javascript:")]
+    assert links == []
+    assert not [s for s in page.scripts if "PWNED" in s]
+    assert any(t == "script" for t, _ in page.tags)  # the page's own scripts (MathJax) are still there
+
+
+NAMES = ["jose\u0301", "Anne Marie", "Bob", "bob", "bad:name"]
+
+
+def test_names_are_normalised_and_none_is_silently_dropped(graded):
+    scores, summary = graded["scores"], graded["summary"]
+    assert scores["jos\u00e9"][0] == 3 and "folder" in summary["jos\u00e9"]["what happened"]  # NFC
+    assert scores["Anne_Marie"][0] == 3
+    assert scores["Bob"][0] == scores["bob"][0] == 3
+    assert "differs only in case" in summary["Bob"]["what happened"]
+    assert "bad:name" not in scores
+    assert summary["bad:name"]["what happened"].startswith("NOT GRADED") and "':'" in summary["bad:name"]["what happened"]
+
+
+def test_one_bad_zip_entry_costs_only_its_student(graded):
+    summary = graded["summary"]
+    assert "unreadable in the zip" in summary["bad-crc"]["what happened"], summary["bad-crc"]
+    assert "file-and-folder" in summary and "skipped" in summary["file-and-folder"]["what happened"]
+    assert graded["scores"]["correct"][0] == 3  # everyone else graded
+
+
+def test_a_second_run_keeps_unchanged_grades_without_regrading(graded):
+    course, tmp = graded["course"], graded["tmp"]
+    before = (course / "gradebook.db").read_bytes()
+    r = run_grade(course, tmp / "submissions.zip", tmp, "--workers", "2", "--no-feedback")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Keeping the grades of" in r.stdout and "Grading" in r.stdout
+    assert "unchanged since the last run" in r.stdout
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for case, (_, expected, _) in hostile.CASES.items():
+            if case not in ("corrupted-json", "empty-file"):
+                assert gb.find_submission(toy_source.ASSIGNMENT, case).code_score == expected, case
+    assert len(before) > 0
+
+
+def test_merge_is_all_or_nothing(tmp_path, monkeypatch):
+    from lmgrade import grade as g
+    from nbgrader.api import Gradebook
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    db, worker = tmp_path / "gradebook.db", tmp_path / "worker.db"
+    for path in (db, worker):
+        with Gradebook(f"sqlite:///{path}") as gb:
+            gb.add_student("alice")
+    before = db.read_bytes()
+
+    def fill_the_disk(gb, wg, keys):
+        gb.add_student("bob")  # written into the copy...
+        raise OSError(28, "No space left on device")  # ... then the disk is full
+
+    monkeypatch.setattr(g, "_merge_into", fill_the_disk)
+    with pytest.raises(OSError):
+        g.merge(db, worker, [("alice", "99-toy")])
+    assert db.read_bytes() == before
+    assert not list(tmp_path.glob(".gradebook.db.*")), "no half-merged copy left behind"
 
 
 def test_progress_is_shown(graded):

@@ -3,7 +3,7 @@
     .venv/bin/python tools/lock.py refresh [--torch-wheels DIR_OR_URL]   # make lock
     .venv/bin/python tools/lock.py check                                  # exit 1 if they disagree
 
-``refresh`` resolves pyproject.toml's dependencies with the ``models``, ``course`` and ``test`` extras
+``refresh`` (``--keep``: keeping every existing pin, adding only what is new) resolves pyproject.toml's dependencies with the ``models``, ``course`` and ``test`` extras
 (today's newest releases within its ranges) with ``uv pip compile`` for Python 3.11, hashes included,
 and writes ``requirements.lock``; then it rewrites ``environment.yml`` so that Binder gets the same
 versions. torch is resolved at the release pinned in ``tools/install.py`` (its CPU build, from
@@ -58,7 +58,7 @@ def environment_yml(lock: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def refresh(torch_wheels: str) -> None:
+def refresh(torch_wheels: str, keep: bool = False) -> None:
     if not torch_wheels:
         raise SystemExit(
             "make lock: no source of torch's CPU build. Pass TORCH_WHEELS=<folder or index page with "
@@ -72,7 +72,7 @@ def refresh(torch_wheels: str) -> None:
         cmd = [
             sys.executable, "-m", "uv", "pip", "compile", str(REPO / "pyproject.toml"),
             *[arg for extra in EXTRAS.split(",") for arg in ("--extra", extra)],
-            "--python-version", PYTHON, "--generate-hashes", "--upgrade",
+            "--python-version", PYTHON, "--generate-hashes", *([] if keep else ["--upgrade"]),
             "--find-links", torch_wheels, "--constraint", str(constraints), "--no-emit-package", "torch",
             "--custom-compile-command", "make lock", "--output-file", str(LOCK),
         ]
@@ -102,10 +102,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("refresh", "env", "check"),
                         help="refresh: resolve anew; env: rewrite environment.yml from the lock; check: compare")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep every pin the lock has; only add what pyproject.toml newly needs")
     parser.add_argument("--torch-wheels", default=DEFAULT_TORCH_WHEELS if Path(DEFAULT_TORCH_WHEELS).is_dir() else "")
     args = parser.parse_args(argv)
     if args.mode == "refresh":
-        refresh(args.torch_wheels)
+        refresh(args.torch_wheels, keep=args.keep)
     elif args.mode == "env":
         ENVIRONMENT.write_text(environment_yml(read_lock()))
     found = problems()

@@ -62,6 +62,9 @@ class SandboxExecute(Execute):
     max_output_bytes = Integer(
         100_000, help="Output kept per cell (bytes of message content); errors are always kept."
     ).tag(config=True)
+    max_notebook_output_bytes = Integer(
+        2_000_000, help="Output kept for the whole notebook (bytes); later output is dropped, errors kept."
+    ).tag(config=True)
     notebook_timeout = Integer(
         900, help="Wall-time budget for a whole notebook, seconds; later cells are not run."
     ).tag(config=True)
@@ -260,11 +263,14 @@ class SandboxExecute(Execute):
             size = self.max_output_bytes + 1
         used = self._out_bytes.get(cell_index, 0) + size
         self._out_bytes[cell_index] = used
-        if used > self.max_output_bytes:
+        total = sum(self._out_bytes.values())
+        if used > self.max_output_bytes or total > self.max_notebook_output_bytes:
             if cell_index not in self._truncated:
                 self._truncated.add(cell_index)
+                limit = (f"{self.max_output_bytes} bytes" if used > self.max_output_bytes
+                         else f"{self.max_notebook_output_bytes} bytes for the whole notebook")
                 outs.append(NotebookNode(
                     output_type="stream", name="stdout",
-                    text=f"\n[grader: output truncated after {self.max_output_bytes} bytes]\n"))
+                    text=f"\n[grader: output truncated after {limit}]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)

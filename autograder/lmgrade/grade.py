@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,8 @@ class Course:
         if self.timeout:
             cmd.append(f"--Execute.timeout={self.timeout}")
         proc = subprocess.Popen(cmd, cwd=self.root, env=env or self.env(), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace")
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace",
+                                preexec_fn=_die_with_parent)
         lines = []
         for line in proc.stdout:
             lines.append(line)
@@ -98,26 +100,94 @@ class Course:
         return subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), "")
 
 
+def _die_with_parent() -> None:
+    """In a child process: be killed when the grader dies (even by kill -9), so that no nbgrader
+    worker, and through bwrap's --die-with-parent no kernel, outlives it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):  # not Linux: the kernels still die with their nbgrader
+        pass
+
+
+def write_atomically(path: Path, write) -> None:
+    """Write a file through a temporary sibling and a rename: a crash or a full disk leaves the
+    previous file whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 # ----------------------------------------------------------------------------- submissions
-def safe_extract(zip_path: Path, dest: Path) -> Path:
-    """Extract a zip without leaving `dest` (no absolute paths, `..`, symlinks, or zip bombs)."""
-    with zipfile.ZipFile(zip_path) as zf:
+#: the largest single file accepted from a zip
+MAX_ENTRY_BYTES = 256 * 2**20
+
+
+def safe_extract(zip_path: Path, dest: Path) -> tuple[Path, list[tuple[str, str]]]:
+    """Extract a zip without leaving `dest` (no absolute paths, `..`, symlinks, or zip bombs).
+
+    One bad entry (corrupted data, a bad CRC, a name that is both a file and a folder, an oversized
+    file) is skipped and returned as ``(entry name, reason)``: its student is reported, everyone
+    else is graded."""
+    problems: list[tuple[str, str]] = []
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise SystemExit(f"{zip_path}: not a readable zip ({e})") from None
+    with zf:
         total = 0
         for info in zf.infolist():
             name = info.filename
             if info.is_dir() or name.startswith("__MACOSX/"):
                 continue
             if os.path.isabs(name) or ".." in Path(name).parts or (info.external_attr >> 16) & 0o170000 == 0o120000:
-                log(f"  skipped unsafe zip member {name!r}")
+                problems.append((name, "unsafe entry in the zip (absolute path, '..' or a link): skipped"))
+                continue
+            if info.file_size > MAX_ENTRY_BYTES:
+                problems.append((name, f"a file of {info.file_size} bytes in the zip (over {MAX_ENTRY_BYTES}): skipped"))
                 continue
             total += info.file_size
             if total > MAX_ZIP_BYTES:
                 raise SystemExit(f"{zip_path}: more than {MAX_ZIP_BYTES} bytes uncompressed; refusing")
             target = dest / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-    return dest
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    copied = 0
+                    while chunk := src.read(1 << 20):
+                        copied += len(chunk)
+                        if copied > MAX_ENTRY_BYTES:  # the header lied about the size
+                            raise zipfile.BadZipFile("larger than its header says")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+                    NotImplementedError, RuntimeError) as e:
+                problems.append((name, f"unreadable in the zip ({type(e).__name__}: {e}): skipped"))
+                if target.is_file():
+                    target.unlink()
+    return dest, problems
+
+
+def student_id(folder: str) -> tuple[str | None, str]:
+    """The nbgrader id for a student folder name, or (None, why it cannot be used).
+
+    Names are Unicode-normalised (NFC, so an accented name typed on macOS and on Linux is one
+    student) and runs of spaces become '_': 'josé' and 'Anne Marie' are graded as 'josé' and
+    'Anne_Marie'."""
+    name = unicodedata.normalize("NFC", folder).strip()
+    if not name:
+        return None, "an empty name"
+    sid = re.sub(r"\s+", "_", name)
+    bad = sorted({c for c in sid if not re.fullmatch(r"[\w.@+-]", c)})
+    if bad:
+        return None, f"characters nbgrader cannot use in an id: {' '.join(repr(c) for c in bad)}"
+    if len(sid) > 100:
+        return None, "a name of more than 100 characters"
+    return sid, ""
 
 
 def find_submissions_root(folder: Path, assignments: list[str]) -> Path:
@@ -241,6 +311,7 @@ class Job:
     assignment: str
     issues: list[str] = field(default_factory=list)
     notebooks: list[str] = field(default_factory=list)     # notebooks handed to nbgrader
+    notebooks_kept: list[str] = field(default_factory=list)  # graded by an earlier run, unchanged
     failed: bool = False
 
 
@@ -249,25 +320,55 @@ def assignment_notebooks(course: Course, assignment: str) -> dict[str, object]:
             for p in sorted((course.release / assignment).glob("*.ipynb"))}
 
 
-def prepare(course: Course, sub_root: Path, assignments: list[str], releases: dict) -> dict[tuple, Job]:
+def _copy_without_links(src: Path, dest: Path) -> list[str]:
+    """Copy a submission folder, never following a link (to a file or folder) out of it."""
+    skipped: list[str] = []
+
+    def ignore(folder, names):
+        out = [n for n in names if os.path.islink(os.path.join(folder, n))]
+        skipped.extend(os.path.relpath(os.path.join(folder, n), src) for n in out)
+        return out
+
+    shutil.copytree(src, dest, symlinks=True, ignore=ignore)
+    return skipped
+
+
+def prepare(course: Course, sub_root: Path, assignments: list[str], releases: dict,
+            not_graded: list[tuple[str, str]]) -> dict[tuple, Job]:
     """Copy each submission to submitted/ (as handed in) and a checked copy for the workers."""
     jobs: dict[tuple, Job] = {}
     checked = course.scratch / "checked"
     shutil.rmtree(checked, ignore_errors=True)
+    ids: dict[str, str] = {}
+    every_id = {student_id(p.name)[0] for p in sub_root.iterdir() if p.is_dir()} - {None}
     for sdir in sorted(p for p in sub_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        student = sdir.name
-        if not re.fullmatch(r"[A-Za-z0-9_.@+-]+", student):
-            log(f"  skipped folder {student!r}: not a valid student id")
+        student, why = student_id(sdir.name)
+        if student is None:
+            not_graded.append((sdir.name, f"NOT GRADED: the folder name has {why}; rename it"))
             continue
+        if sdir.is_symlink():
+            not_graded.append((sdir.name, "NOT GRADED: the student folder is a link"))
+            continue
+        if student in ids:
+            not_graded.append((sdir.name, f"NOT GRADED: the same student id {student!r} as folder {ids[student]!r}"))
+            continue
+        ids[student] = sdir.name
         for a in assignments:
             adir = sdir / a
-            if not adir.is_dir():
+            if not adir.is_dir() or adir.is_symlink():
                 continue
             job = Job(student, a)
+            if student != sdir.name:
+                job.issues.append(f"graded as {student!r} (folder {sdir.name!r})")
+            twins = sorted(o for o in every_id if o != student and o.casefold() == student.casefold())
+            if twins:
+                job.issues.append(f"another student id differs only in case ({', '.join(twins)}): check they are two people")
             dest = course.root / "submitted" / student / a
             if adir.resolve() != dest.resolve():   # grading the course's own submitted/ in place
                 shutil.rmtree(dest, ignore_errors=True)
-                shutil.copytree(adir, dest, symlinks=False, ignore_dangling_symlinks=True)
+                links = _copy_without_links(adir, dest)
+                if links:
+                    job.issues.append(f"links in the submission ignored: {', '.join(links[:3])}")
             out = checked / student / a
             out.mkdir(parents=True)
             if (dest / "timestamp.txt").exists():
@@ -293,34 +394,50 @@ def prepare(course: Course, sub_root: Path, assignments: list[str], releases: di
 
 def merge(main_db: Path, worker_db: Path, keys: list[tuple]) -> None:
     """Copy the autograded scores of `keys` from a worker's gradebook into the main one,
-    keeping every manual grade and every other submission."""
+    keeping every manual grade and every other submission.
+
+    All or nothing: the merge happens in a copy of the gradebook that replaces it by a rename only
+    once complete, so a crash, a kill or a full disk leaves the previous gradebook as it was."""
     import warnings
 
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own autoflush noise
-    with Gradebook(f"sqlite:///{main_db}") as gb, Gradebook(f"sqlite:///{worker_db}") as wg:
-        for student, a in keys:
-            try:
-                ws = wg.find_submission(a, student)
-            except MissingEntry:
-                continue
-            try:
-                gb.find_student(student)
-            except MissingEntry:
-                gb.add_student(student)
-            sub = gb.update_or_create_submission(a, student, timestamp=ws.timestamp)
-            for wnb in ws.notebooks:
-                for g in wnb.grades:
-                    mg = gb.find_grade(g.name, wnb.name, a, student)
-                    mg.auto_score = g.auto_score
-                    mg.needs_manual_grade = g.needs_manual_grade
-                for cm in wnb.comments:
-                    mc = gb.find_comment(cm.name, wnb.name, a, student)
-                    mc.auto_comment = cm.auto_comment
-                gb.find_submission_notebook(wnb.name, a, student).flagged = wnb.flagged
-            sub.late_submission_penalty = ws.late_submission_penalty
+    work = main_db.with_name(f".{main_db.name}.merging")
+    try:
+        shutil.copy2(main_db, work)
+        with Gradebook(f"sqlite:///{work}") as gb, Gradebook(f"sqlite:///{worker_db}") as wg:
+            _merge_into(gb, wg, keys)
             gb.db.commit()
+        os.replace(work, main_db)
+    except BaseException:
+        work.unlink(missing_ok=True)
+        raise
+
+
+def _merge_into(gb, wg, keys: list[tuple]) -> None:
+    from nbgrader.api import MissingEntry
+
+    for student, a in keys:
+        try:
+            ws = wg.find_submission(a, student)
+        except MissingEntry:
+            continue
+        try:
+            gb.find_student(student)
+        except MissingEntry:
+            gb.add_student(student)
+        sub = gb.update_or_create_submission(a, student, timestamp=ws.timestamp)
+        for wnb in ws.notebooks:
+            for g in wnb.grades:
+                mg = gb.find_grade(g.name, wnb.name, a, student)
+                mg.auto_score = g.auto_score
+                mg.needs_manual_grade = g.needs_manual_grade
+            for cm in wnb.comments:
+                mc = gb.find_comment(cm.name, wnb.name, a, student)
+                mc.auto_comment = cm.auto_comment
+            gb.find_submission_notebook(wnb.name, a, student).flagged = wnb.flagged
+        sub.late_submission_penalty = ws.late_submission_penalty
 
 
 def zero_submissions(course: Course, keys: list[tuple]) -> None:
@@ -374,6 +491,18 @@ def run_worker(course: Course, index: int, jobs: list[Job], assignments: list[st
     if feedback:
         course.nbgrader("generate_feedback", "*", "--force", root=root, env=env)
     return root
+
+
+def job_digest(course: Course, job: Job) -> str:
+    """What a grade depends on: the checked notebooks, the lesson's source and the grader's code."""
+    h = hashlib.sha256()
+    for p in sorted((course.scratch / "checked" / job.student / job.assignment).rglob("*")):
+        if p.is_file():
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    h.update(stamp_of(course.source / job.assignment).encode())
+    for p in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def stamp_of(folder: Path) -> str:
@@ -444,9 +573,10 @@ def grade(args) -> int:
 
     all_ids = sorted(p.name for p in source.iterdir() if p.is_dir() and list(p.glob("*.ipynb")))
     sub_path = Path(args.submissions).resolve()
+    zip_problems: list[tuple[str, str]] = []
     if zipfile.is_zipfile(sub_path) if sub_path.is_file() else False:
         log(f"Unpacking {sub_path.name}")
-        sub_path = safe_extract(sub_path, scratch / "unzipped")
+        sub_path, zip_problems = safe_extract(sub_path, scratch / "unzipped")
     elif not sub_path.is_dir():
         raise SystemExit(f"{args.submissions}: neither a folder nor a zip")
     wanted = args.assignments or all_ids
@@ -459,12 +589,39 @@ def grade(args) -> int:
         r = course.nbgrader("db", "student", "import", str(Path(args.roster).resolve()))
         log("  roster imported" if r.returncode == 0 else f"  roster import FAILED:\n{r.stdout[-2000:]}")
     releases = {a: assignment_notebooks(course, a) for a in assignments}
-    jobs = prepare(course, sub_root, assignments, releases)
+    not_graded: list[tuple[str, str]] = []
+    jobs = prepare(course, sub_root, assignments, releases, not_graded)
+    for entry, why in zip_problems:  # each zip problem goes to its student's line
+        parts = Path(entry).parts
+        rel = Path(*parts[len(sub_root.relative_to(sub_path).parts):]) if sub_root != sub_path else Path(entry)
+        who = student_id(rel.parts[0])[0] if rel.parts else None
+        mine = [j for (st, _), j in sorted(jobs.items()) if st == who]
+        if mine:
+            mine[0].issues.append(f"{Path(*rel.parts[1:])}: {why}")
+        else:
+            not_graded.append((rel.parts[0] if rel.parts else entry, f"NOT GRADED: {entry}: {why}"))
     students = sorted({s for s, _ in jobs})
     total = sum(len(j.notebooks) for j in jobs.values())
     workers = max(1, min(args.workers, len(students)))
     log(f"Grading {len(students)} students x {len(assignments)} lessons ({total} notebooks) with {workers} worker(s)")
 
+    # Resume: a submission graded by an earlier run, unchanged since (same files, same lesson source,
+    # same grader), keeps its grade; a killed run is finished by the next one.
+    ledger_path = course.root / ".lmgrade-graded.json"
+    try:
+        ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
+    except ValueError:
+        ledger = {}
+    digests = {key: job_digest(course, j) for key, j in jobs.items() if j.notebooks}
+    if not args.regrade:
+        kept = [k for k, d in digests.items() if ledger.get(f"{k[0]}/{k[1]}", {}).get("digest") == d
+                and (course.root / "autograded" / k[0] / k[1]).is_dir()]
+        for k in kept:
+            jobs[k].issues += ledger[f"{k[0]}/{k[1]}"].get("notes", []) + ["unchanged since the last run: grade kept"]
+            jobs[k].notebooks_kept, jobs[k].notebooks = jobs[k].notebooks, []
+        if kept:
+            log(f"Keeping the grades of {len(kept)} unchanged submission(s) graded by an earlier run (--regrade to redo)")
+        total = sum(len(j.notebooks) for j in jobs.values())
     groups: list[list[Job]] = [[] for _ in range(workers)]
     for i, s in enumerate(students):
         groups[i % workers].extend(j for (st, _), j in sorted(jobs.items()) if st == s and j.notebooks)
@@ -475,7 +632,15 @@ def grade(args) -> int:
         root = run_worker(course, i, groups[i], assignments, progress, not args.no_feedback)
         with merge_lock:
             keys = [(j.student, j.assignment) for j in groups[i]]
-            merge(course.db, root / "gradebook.db", keys)
+            try:
+                merge(course.db, root / "gradebook.db", keys)
+            except OSError as e:  # a full disk: the gradebook is as it was before this batch
+                log(f"COULD NOT RECORD the grades of worker {i} ({e}); the gradebook is unchanged for "
+                    f"{len(keys)} submission(s). Free some space and run make grade again.")
+                for j in groups[i]:
+                    j.failed = True
+                    j.issues.append("NOT RECORDED: the grader could not write the gradebook (see the log)")
+                return
             for j in groups[i]:
                 for kind in ("autograded", "feedback"):
                     src = root / kind / j.student / j.assignment
@@ -490,8 +655,15 @@ def grade(args) -> int:
                         j.issues.append(f"{name}: nbgrader could not grade it (scored 0; see the log above)")
                     else:
                         j.issues.extend(f"{name}: {n}" for n in analyse_graded(nbformat.read(str(graded), as_version=4)))
+            for j in groups[i]:
+                if not j.failed:
+                    ledger[f"{j.student}/{j.assignment}"] = {"digest": digests[(j.student, j.assignment)], "notes": j.issues}
+            try:
+                write_atomically(ledger_path, lambda p: p.write_text(json.dumps(ledger, indent=1, ensure_ascii=False)))
+            except OSError as e:
+                log(f"could not update {ledger_path.name} ({e}): the next run grades these again")
 
-    zero_submissions(course, [k for k, j in jobs.items() if not j.notebooks])
+    zero_submissions(course, [k for k, j in jobs.items() if not j.notebooks and not j.notebooks_kept])
     t0 = time.monotonic()
     with cf.ThreadPoolExecutor(workers) as pool:
         for f in [pool.submit(work, i) for i in range(workers) if groups[i]]:
@@ -499,9 +671,12 @@ def grade(args) -> int:
     t_grade = time.monotonic() - t0
 
     out = Path(args.out).resolve() if args.out else course_root / "grades.csv"
-    r = course.nbgrader("export", "--to", str(out))
-    if r.returncode != 0:
-        log(f"nbgrader export failed:\n{r.stdout[-2000:]}")
+    exported = out.with_name(f".{out.name}.export")
+    r = course.nbgrader("export", "--to", str(exported))
+    if r.returncode != 0 or not exported.exists():
+        log(f"nbgrader export failed (the previous {out.name} is kept):\n{r.stdout[-2000:]}")
+    else:
+        os.replace(exported, out)
 
     table = scores(course, sorted(jobs))
     rows = []
@@ -515,11 +690,16 @@ def grade(args) -> int:
             roster = [r.get("id", "").strip() for r in csv.DictReader(f)]
         for sid in sorted(set(roster) - {s for s, _ in jobs} - {""}):
             rows.append([sid, "*", "0", "", "in the roster, nothing handed in"])
+    rows += [[name, "*", "0", "", why] for name, why in not_graded]
     summary = out.with_name("summary.csv")
-    with open(summary, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "assignment", "score", "max_score", "what happened"])
-        w.writerows(rows)
+
+    def write_summary(path: Path) -> None:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["student", "assignment", "score", "max_score", "what happened"])
+            w.writerows(rows)
+
+    write_atomically(summary, write_summary)
     log("")
     log(f"{'student':<22} {'lesson':<16} {'score':>9}  what happened")
     for s, a, sc, mx, notes in rows:
@@ -544,6 +724,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="grades CSV (default: <course>/grades.csv); summary.csv goes beside it")
     ap.add_argument("--scratch", help="keep worker folders here (default: a temporary folder, removed)")
     ap.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    ap.add_argument("--regrade", action="store_true",
+                    help="grade every submission again, even those unchanged since an earlier run")
     ap.add_argument("--no-sandbox", action="store_true",
                     help="UNSAFE: grade without isolation when bubblewrap is unavailable")
     return grade(ap.parse_args(argv))

@@ -71,7 +71,9 @@ class StudentFunction:
             names = [str(n) for n in data.get("raised") or []][:50] or ["Exception"]
             message = str(data.get("message", ""))[:2000]
             cls = _builtin_exception(names)
-            raise cls(message if cls is not StudentError else f"{names[0]}: {message}")
+            error = cls(message if cls is not StudentError else f"{names[0]}: {message}")
+            error.lmgrade_raised_by = (self.__name__, names[0], message)
+            raise error
         if "unsendable" in data:
             raise TypeError(f"{self.__name__} returned {str(data['unsendable'])[:300]}")
         try:
@@ -165,6 +167,10 @@ def judge(source: str, ask: Callable[[str], str]) -> Verdict:
         except Exception as e:  # noqa: BLE001 - every failure is a verdict
             if hidden:
                 return Verdict(False, HIDDEN_FAILED)
+            raised_by = getattr(e, "lmgrade_raised_by", None)
+            if raised_by:  # the student's function raised, where the test did not expect it
+                name, kind, message = raised_by
+                return Verdict(False, f"{name} raised {kind}: {message}".rstrip(": "))
             text = str(e) or "a test failed"
             return Verdict(False, f"{type(e).__name__}: {text}" if not isinstance(e, AssertionError) else text)
     return Verdict(True)
