@@ -342,3 +342,46 @@ def test_sandbox_sees_a_course_checked_out_under_tmp(tmp_path, monkeypatch):
     cmd = sandbox.bwrap_command(str(shared), None, ["/bin/cat", str(package / "marker.txt")], {"PATH": "/usr/bin:/bin"})
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout == "visible\n", result.stderr
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmd:
+                found.append(f"{proc.name}: {cmd[:160]}")
+    return found
+
+
+def test_a_killed_run_leaves_no_process_and_the_next_run_finishes(tmp_path):
+    import signal
+    import time
+
+    course = make_course(tmp_path)
+    release = release_notebook(course, tmp_path)
+    subs = tmp_path / "subs"
+    for i in range(6):
+        hostile.write_submission(subs, f"s{i}", {"toy.ipynb": hostile.answer(release)})
+    scratch = tmp_path / "scratch"
+    cmd = [sys.executable, str(AUTOGRADER / "lmgrade" / "grade.py"), str(subs), "--course", str(course),
+           "--timeout", str(TIMEOUT), "--workers", "2", "--scratch", str(scratch), "--no-feedback"]
+    proc = subprocess.Popen(cmd, cwd=course, env=tool_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:  # kill -9 as soon as the first notebook is graded: mid-run
+        if line.startswith("[1/"):
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while _processes_mentioning(str(scratch)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_mentioning(str(scratch)) == [], "processes outlived the killed grader"
+    from nbgrader.api import Gradebook
+    r = run_grade(course, subs, tmp_path, "--workers", "2", "--no-feedback")
+    assert r.returncode == 0, r.stdout + r.stderr
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert [gb.find_submission(toy_source.ASSIGNMENT, f"s{i}").code_score for i in range(6)] == [3] * 6
