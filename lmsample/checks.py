@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["expect", "expect_raises", "expect_frequencies", "hoeffding_tolerance"]
+__all__ = ["expect", "expect_returns", "expect_raises", "expect_frequencies", "hoeffding_tolerance",
+           "frequency_tolerance"]
 
 
 def _same(got, expected, tol: float, rel: float) -> bool:
@@ -66,6 +67,24 @@ def expect(got, expected, call: str, *, tol: float = 0.0, rel: float = 0.0) -> N
         raise AssertionError(f"{call}: expected {_show(expected)}{within}, got {_show(got)}")
 
 
+def expect_returns(expected, f, *args, call: str | None = None, tol: float = 0.0, rel: float = 0.0, **kwargs) -> None:
+    """``f(*args, **kwargs)`` must return ``expected`` (as :func:`expect`); an exception it raises instead
+    fails the check too, with a message that names the call (``call``, by default made of the arguments).
+
+    >>> expect_returns(0.0, {}.get, "c", 0.0, call="probability of 'c'")
+    >>> expect_returns(0.0, {}.__getitem__, "c", call="probability of 'c'")
+    Traceback (most recent call last):
+    AssertionError: probability of 'c': expected 0.0, got KeyError: 'c'
+    """
+    if call is None:
+        call = f"{getattr(f, '__name__', 'f')}({', '.join([*map(_show, args), *(f'{k}={_show(v)}' for k, v in kwargs.items())])})"
+    try:
+        got = f(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - any exception is a wrong answer
+        raise AssertionError(f"{call}: expected {_show(expected)}, got {type(e).__name__}: {e}") from None
+    expect(got, expected, call, tol=tol, rel=rel)
+
+
 def expect_raises(error: type, f, *args, **kwargs) -> None:
     """``f(*args, **kwargs)`` must raise ``error`` (e.g. ``ValueError``)."""
     shown = ", ".join([*map(_show, args), *(f"{k}={_show(v)}" for k, v in kwargs.items())])
@@ -86,10 +105,34 @@ def hoeffding_tolerance(n: int, k: int, false_failure: float) -> float:
     return math.sqrt(math.log(2 * k / false_failure) / (2 * n))
 
 
+def frequency_tolerance(n: int, k: int, p: float, false_failure: float) -> float:
+    """The tolerance of a token of probability ``p`` among ``k``: the smaller of Hoeffding's (above)
+    and Bernstein's, sqrt(2 p (1 - p) L / n) + 2 L / (3 n) with L = log(2 k / false_failure). Either
+    bound puts each token outside its tolerance with probability at most false_failure / k, so some
+    token of a correct sampler is outside with probability at most ``false_failure``. Bernstein's is
+    much narrower for rare tokens:
+
+    >>> round(hoeffding_tolerance(100_000, 4, 2e-7), 5), round(frequency_tolerance(100_000, 4, 0.05, 2e-7), 5)
+    (0.00936, 0.00419)
+    >>> frequency_tolerance(100_000, 4, 0.5, 2e-7) == hoeffding_tolerance(100_000, 4, 2e-7)
+    True
+    """
+    big_l = math.log(2 * k / false_failure)
+    bernstein = math.sqrt(2 * p * (1 - p) * big_l / n) + 2 * big_l / (3 * n)
+    return min(hoeffding_tolerance(n, k, false_failure), bernstein)
+
+
 def expect_frequencies(samples, probs, call: str, *, false_failure: float = 1e-7) -> None:
     """``samples`` (a 1-D array of token indices) must look drawn from ``probs``: every token of
-    probability 0 absent, and every frequency within the Hoeffding tolerance of its probability, so
-    that a correct sampler fails with probability below ``false_failure``."""
+    probability 0 absent, and every frequency within :func:`frequency_tolerance` of its probability,
+    so that a correct sampler fails with probability below ``false_failure``.
+
+    >>> import numpy as np
+    >>> expect_frequencies(np.array([0, 1, 1, 0]), [0.5, 0.5, 0.0], "f()")
+    >>> expect_frequencies(np.array([0] * 900 + [1] * 100), [0.8, 0.2], "f()")
+    Traceback (most recent call last):
+    AssertionError: f(): token 0: expected frequency 0.8 ± 0.0865, got 0.9 (900 of 1000 draws; a correct sampler fails this check with probability below 1e-07)
+    """
     import numpy as np
 
     if type(samples) is not np.ndarray or samples.ndim != 1 or samples.dtype.kind not in "iu":
@@ -97,6 +140,8 @@ def expect_frequencies(samples, probs, call: str, *, false_failure: float = 1e-7
     probs = [float(p) for p in probs]
     values = samples.tolist()
     n = len(values)
+    if n == 0:
+        raise AssertionError(f"{call}: expected draws, got an empty array")
     bad = [v for v in values if not 0 <= v < len(probs)]
     if bad:
         raise AssertionError(f"{call}: {bad[0]!r} is not a token index of a vocabulary of {len(probs)}")
@@ -106,8 +151,8 @@ def expect_frequencies(samples, probs, call: str, *, false_failure: float = 1e-7
     for i, (c, p) in enumerate(zip(counts, probs)):
         if p == 0 and c:
             raise AssertionError(f"{call}: token {i} has probability 0 but was drawn {c} times")
-    t = hoeffding_tolerance(n, len(probs), false_failure)
     for i, (c, p) in enumerate(zip(counts, probs)):
+        t = frequency_tolerance(n, len(probs), p, false_failure)
         if abs(c / n - p) >= t:
-            raise AssertionError(f"{call}: token {i} has probability {p} but frequency {c / n:.5f} in {n} "
-                                 f"draws (a correct sampler is within {t:.5f} except with probability {false_failure:g})")
+            raise AssertionError(f"{call}: token {i}: expected frequency {p:.6g} ± {t:.3g}, got {c / n:.6g} ({c} of "
+                                 f"{n} draws; a correct sampler fails this check with probability below {false_failure:g})")
