@@ -43,7 +43,8 @@ sys.path.insert(0, str(AUTOGRADER))
 from lmgrade.sandbox import IsolationUnavailable, OPT_OUT_ENV, check_isolation  # noqa: E402
 
 MAX_ZIP_BYTES = 2 * 2**30
-MAX_NOTEBOOK_BYTES = 20 * 2**20
+MAX_NOTEBOOK_BYTES = 20 * 2**20   # a notebook larger than this is graded without its saved outputs
+MAX_READ_BYTES = 512 * 2**20      # ... and one larger than this is not read at all
 
 
 def log(msg: str) -> None:
@@ -210,12 +211,23 @@ def check_notebook(path: Path, release_nb, name: str, issues: list[str]):
     if size == 0:
         issues.append(f"{name}: empty file (scored 0)")
         return None
-    if size > MAX_NOTEBOOK_BYTES:
-        issues.append(f"{name}: {size // 2**20} MB file, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit (scored 0)")
+    if size > MAX_READ_BYTES:
+        issues.append(f"{name}: {size // 2**20} MB file, over the {MAX_READ_BYTES // 2**20} MB limit (scored 0)")
         return None
     try:
         with open(path, encoding="utf-8") as f:
             nb = nbformat.read(f, as_version=4)
+        if size > MAX_NOTEBOOK_BYTES:  # saved with large outputs: grading clears them anyway
+            for c in nb.cells:
+                if c.get("cell_type") == "code":
+                    c.outputs = []
+                c.pop("attachments", None)
+            kept = len(nbformat.writes(nb).encode())
+            if kept > MAX_NOTEBOOK_BYTES:
+                issues.append(f"{name}: {kept // 2**20} MB without its outputs, over the "
+                              f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit (scored 0)")
+                return None
+            issues.append(f"{name}: saved with {size // 2**20} MB of outputs (dropped before grading)")
         if not isinstance(nb.get("cells"), list):
             raise ValueError("no cell list")
         for c in nb.cells:

@@ -72,7 +72,7 @@ class StudentFunction:
             message = str(data.get("message", ""))[:2000]
             cls = _builtin_exception(names)
             error = cls(message if cls is not StudentError else f"{names[0]}: {message}")
-            error.lmgrade_raised_by = (self.__name__, names[0], message)
+            error.lmgrade_raised_by = (f"{self.__name__}({_args_repr(args, kwargs)})", names[0], message)
             raise error
         if "unsendable" in data:
             raise TypeError(f"{self.__name__} returned {str(data['unsendable'])[:300]}")
@@ -83,6 +83,22 @@ class StudentFunction:
             raise NoAnswer(f"the answer of {self.__name__} was not readable ({e})") from None
         _mirror(args, after)
         return result
+
+
+def _args_repr(args, kwargs, limit: int = 160) -> str:
+    import numpy as np
+
+    def short(v):
+        if type(v) is np.ndarray:
+            return repr(v.tolist()) if v.size <= 12 else f"array of shape {v.shape}"
+        if type(v) is np.random.Generator:
+            return "rng"
+        if type(v).__name__ == "TableLM":
+            return "lm"
+        return repr(v)
+
+    text = ", ".join([*map(short, args), *(f"{k}={short(v)}" for k, v in kwargs.items())])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _mirror(args, after) -> None:
