@@ -6,19 +6,12 @@ import zlib
 import numpy as np
 
 from lmsample import EOS
+from lmsample.toy import TableLM
 
 
 def table_lm(table: dict, default=None):
     """A language model backed by a dict context -> distribution (``default`` for missing contexts)."""
-
-    def lm(context):
-        if context in table:
-            return dict(table[context])
-        if default is None:
-            raise KeyError(context)
-        return dict(default)
-
-    return lm
+    return TableLM(table, default)
 
 
 #: The curriculum's greedy counterexample: greedy takes "The" (0.3) whose best continuation is
