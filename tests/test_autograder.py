@@ -290,6 +290,14 @@ def test_merge_is_all_or_nothing(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".gradebook.db.*")), "no half-merged copy left behind"
 
 
+def test_the_kernel_cannot_fill_the_host_disk_through_its_connection_folder(graded):
+    nb = nbformat.read(str(graded["course"] / "autograded" / "fills-connection-folder" / "99-toy" / "toy.ipynb"), as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    line = next(l for l in text.splitlines() if l.startswith("FILLED"))
+    written = dict(__import__("ast").literal_eval(line[len("FILLED "):]))
+    assert written and all(mb <= 4 for mb in written.values()), written  # a 4 MB tmpfs, nothing on the host
+
+
 def test_progress_is_shown(graded):
     assert "[1/" in graded["out"] and "worker" in graded["out"]
 

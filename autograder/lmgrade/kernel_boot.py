@@ -125,7 +125,15 @@ import builtins  # noqa: E402
 builtins.__lmgrade_call__ = _lmgrade_call
 builtins.__lmgrade_inspect__ = _lmgrade_inspect
 
-sys.argv = ["ipykernel_launcher"] + sys.argv[1:]
+# In the sandbox, the connection file lies in the read-only shared folder and names sockets on the
+# kernel's private tmpfs: work on a copy there (ipykernel writes the file back after binding).
+_args = sys.argv[1:]
+if "-f" in _args and os.path.isdir("/run/lmgrade"):
+    _i = _args.index("-f") + 1
+    _copy = os.path.join("/run/lmgrade", "connection.json")
+    shutil.copyfile(_args[_i], _copy)
+    _args[_i] = _copy
+sys.argv = ["ipykernel_launcher"] + _args
 from ipykernel import kernelapp  # noqa: E402
 
 kernelapp.launch_new_instance()

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
@@ -30,6 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT = os.path.join(HERE, "kernel_boot.py")
 BOOT_IN_SANDBOX = "/opt/lmgrade/kernel_boot.py"
 WIRE = os.path.join(HERE, "wire.py")
+#: where the sandboxed kernel binds its ipc sockets (a private 4 MB tmpfs)
+SOCKETS_IN_SANDBOX = "/run/lmgrade"
 HOME_IN_SANDBOX = "/home/student"
 
 #: Environment variable with which an instructor explicitly opts out of isolation.
@@ -62,6 +66,25 @@ def _package_dirs() -> list[str]:
                 if not loc.startswith(sys.prefix):
                     dirs.append(os.path.realpath(loc))
     return dirs
+
+
+async def _sandbox_child(bwrap_pid: int, timeout: float = 10.0) -> int:
+    """The pid of bwrap's child: the first process inside the sandbox's namespaces."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        stat = f.read()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == bwrap_pid:
+                    return int(entry)
+        await asyncio.sleep(0.01)
+    raise RuntimeError(f"the sandbox (bwrap pid {bwrap_pid}) did not start its kernel")
 
 
 class _Args:
@@ -113,7 +136,9 @@ def bwrap_command(shared_dir: str, data_dir: str | None, inner: list[str], env: 
                   home_size: int = 256 * 2**20) -> list[str]:
     """The bwrap command that runs `inner` in the sandbox.
 
-    shared_dir: bound read-write at the same path (connection file, ipc sockets).
+    shared_dir: bound read-only at the same path (the connection file); the kernel's ipc sockets
+    live on a small tmpfs of its own (SOCKETS_IN_SANDBOX), which the grader reaches through
+    /proc/<pid>/root, so nothing the kernel writes lands on the host's disk.
     data_dir: bound read-only at /home/student/.data (files copied into the home at start).
     """
     bwrap = os.environ.get("LMGRADE_BWRAP") or shutil.which("bwrap")
@@ -148,7 +173,8 @@ def bwrap_command(shared_dir: str, data_dir: str | None, inner: list[str], env: 
     a.bind(WIRE, os.path.join(os.path.dirname(BOOT_IN_SANDBOX), "wire.py"))
     if data_dir:
         a.bind(data_dir, HOME_IN_SANDBOX + "/.data")
-    a.bind(shared_dir, rw=True)
+    a.bind(shared_dir)
+    a.tmpfs(SOCKETS_IN_SANDBOX, 4 * 2**20, "1777")
     cmd = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--hostname", "sandbox"]
@@ -310,8 +336,16 @@ class SandboxKernelManager(AsyncKernelManager):
         if uid is not None and os.path.exists(self.connection_file):
             os.chown(self.connection_file, uid, uid)
         data = copy_data_files(self.data_dir or cwd, os.path.join(kdir, "data"))
-        return bwrap_command(kdir, data, [sys.executable, BOOT_IN_SANDBOX, "-f",
-                                          self.connection_file] + extra,
+        # The kernel's copy of the connection file names its sockets on its own tmpfs; kernel_boot
+        # copies it there (the shared folder is read-only to the kernel).
+        inside = os.path.join(kdir, "connection-sandbox.json")
+        with open(self.connection_file) as f:
+            info = json.load(f)
+        info["ip"] = os.path.join(SOCKETS_IN_SANDBOX, "kernel")
+        with open(inside, "w") as f:
+            json.dump(info, f)
+        os.chmod(inside, 0o644)
+        return bwrap_command(kdir, data, [sys.executable, BOOT_IN_SANDBOX, "-f", inside] + extra,
                              kernel_env(), home_size=self.home_size)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
@@ -325,6 +359,10 @@ class SandboxKernelManager(AsyncKernelManager):
             kw["env"] = {**os.environ, **kernel_env(sandboxed=False)}
             kw["env"]["LMGRADE_DATA"] = ""
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self.sandboxed:
+            # the grader talks to the sockets through the sandbox's root, as seen from here
+            child = await _sandbox_child(self.provisioner.process.pid)
+            self.ip = f"/proc/{child}/root{SOCKETS_IN_SANDBOX}/kernel"
 
     async def interrupt_kernel(self) -> None:  # type: ignore[override]
         """Interrupt with a control message: a SIGINT to the process group would hit bwrap."""
