@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 __all__ = ["expect", "expect_returns", "expect_raises", "expect_frequencies", "hoeffding_tolerance",
-           "frequency_tolerance"]
+           "frequency_tolerance", "call_repeatedly"]
 
 
 def _same(got, expected, tol: float, rel: float) -> bool:
@@ -156,3 +156,20 @@ def expect_frequencies(samples, probs, call: str, *, false_failure: float = 1e-7
         if abs(c / n - p) >= t:
             raise AssertionError(f"{call}: token {i}: expected frequency {p:.6g} ± {t:.3g}, got {c / n:.6g} ({c} of "
                                  f"{n} draws; a correct sampler fails this check with probability below {false_failure:g})")
+
+
+def call_repeatedly(f, n: int, *args, **kwargs) -> list:
+    """``[f(*args, **kwargs) for _ in range(n)]``: ``n`` calls with the very same arguments (a
+    ``numpy.random.Generator`` among them advances from call to call).
+
+    When your work is graded, the grader asks your notebook for the ``n`` answers in one go instead
+    of one call at a time; the answers are the same.
+
+    >>> rng = __import__("numpy").random.default_rng(0)
+    >>> len(call_repeatedly(lambda g: int(g.integers(10)), 5, rng))
+    5
+    """
+    repeated = getattr(f, "lmgrade_repeated", None)
+    if callable(repeated) and type(f).__name__ == "StudentFunction":
+        return repeated(n, *args, **kwargs)
+    return [f(*args, **kwargs) for _ in range(n)]

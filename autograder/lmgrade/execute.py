@@ -187,7 +187,10 @@ class SandboxExecute(Execute):
             cell.outputs = []
             self.log.warning("Cell %d claims to be a test (%s) but the gradebook has no such test", index, grade_id)
             return
+        started = time.monotonic()
         verdict = judge(source, lambda request: self._ask(request, cell))
+        self.log.debug("test %s judged in %.2f s: %s", grade_id, time.monotonic() - started,
+                       "passed" if verdict.passed else "failed")
         cell.outputs = [] if verdict.passed else [_error(FAILED, verdict.message)]
         cell.execution_count = None
         if verdict.no_answer and not self._dead:

@@ -58,14 +58,17 @@ def _lmgrade_call(request):
 
     from IPython import get_ipython
 
-    name, args, kwargs = _wire.loads(request)
+    name, args, kwargs, *repeat = _wire.loads(request)
     f = get_ipython().user_ns.get(name)
     if f is None or not callable(f):
         return json.dumps({"missing": name})
     try:
         with warnings.catch_warnings():  # a correct answer that makes numpy warn is still correct
             warnings.simplefilter("ignore")
-            result = f(*args, **kwargs)
+            if repeat:  # n calls with the same arguments (lmsample.checks.call_repeatedly)
+                result = [f(*args, **kwargs) for _ in range(int(repeat[0]))]
+            else:
+                result = f(*args, **kwargs)
     except Exception as e:  # noqa: BLE001 - the exception is part of the answer
         return json.dumps({"raised": [c.__name__ for c in type(e).__mro__], "message": str(e)[:2000]})
     try:
