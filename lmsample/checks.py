@@ -56,8 +56,12 @@ def _show(value) -> str:
 
     if isinstance(value, np.random.Generator):
         return "rng"
-    if isinstance(value, np.ndarray):
-        return f"array({np.array2string(value, precision=17, separator=', ', threshold=40)})"
+    if isinstance(value, np.ndarray):  # small arrays as their values, empty ones with their shape
+        if value.size == 0:
+            return f"array([], shape={value.shape})"
+        if value.size <= 40:
+            return f"array({value.tolist()!r})"
+        return f"array({np.array2string(value, precision=17, separator=', ', threshold=40)}, shape={value.shape})"
     return repr(value)
 
 
@@ -117,6 +121,9 @@ def expect_unchanged(f, array, *args, **kwargs):
     >>> import numpy as np
     >>> expect_unchanged(np.sort, np.array([2.0, 1.0]))
     array([1., 2.])
+    >>> expect(np.zeros((0,)), np.zeros((0, 3)), "temperature_table(P, [])")
+    Traceback (most recent call last):
+    AssertionError: temperature_table(P, []): expected array([], shape=(0, 3)), got array([], shape=(0,))
     >>> expect_unchanged(np.ndarray.sort, np.array([2.0, 1.0]))
     Traceback (most recent call last):
     AssertionError: sort([2.0, 1.0]): expected its argument to stay [2.0, 1.0], got [1.0, 2.0] (a function must not modify its input)
