@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["expect", "expect_returns", "expect_raises", "expect_frequencies", "hoeffding_tolerance",
-           "frequency_tolerance", "call_repeatedly"]
+__all__ = ["expect", "expect_returns", "expect_raises", "expect_unchanged", "expect_frequencies",
+           "hoeffding_tolerance", "frequency_tolerance", "call_repeatedly"]
 
 
-def _same(got, expected, tol: float, rel: float) -> bool:
+def _same(got, expected, tol: float, rel: float, exact_zeros: bool = False) -> bool:
     import numpy as np
 
     if isinstance(expected, np.ndarray) or (isinstance(got, np.ndarray) and isinstance(expected, list)):
@@ -28,13 +28,13 @@ def _same(got, expected, tol: float, rel: float) -> bool:
         want = np.asarray(expected, dtype=float)
         if got.shape != want.shape:
             return False
-        return all(_same(float(g), float(w), tol, rel) for g, w in zip(got.ravel().tolist(), want.ravel().tolist()))
+        return all(_same(float(g), float(w), tol, rel, exact_zeros) for g, w in zip(got.ravel().tolist(), want.ravel().tolist()))
     if type(expected) in (tuple, list):
         return type(got) is type(expected) and len(got) == len(expected) and all(
-            _same(g, w, tol, rel) for g, w in zip(got, expected))
+            _same(g, w, tol, rel, exact_zeros) for g, w in zip(got, expected))
     if type(expected) is dict:
         return type(got) is dict and set(got) == set(expected) and all(
-            _same(got[k], w, tol, rel) for k, w in expected.items())
+            _same(got[k], w, tol, rel, exact_zeros) for k, w in expected.items())
     if type(expected) is str or expected is None:
         return type(got) is type(expected) and got == expected
     if isinstance(expected, (bool, int, float, np.number)):
@@ -45,7 +45,7 @@ def _same(got, expected, tol: float, rel: float) -> bool:
         g, w = float(got), float(expected)
         if math.isnan(w):
             return math.isnan(g)
-        if math.isinf(w) or math.isinf(g):
+        if math.isinf(w) or math.isinf(g) or (exact_zeros and w == 0):
             return g == w
         return abs(g - w) <= tol + rel * abs(w)
     return False
@@ -54,20 +54,35 @@ def _same(got, expected, tol: float, rel: float) -> bool:
 def _show(value) -> str:
     import numpy as np
 
-    if isinstance(value, np.ndarray):
-        return f"array({np.array2string(value, precision=17, separator=', ', threshold=40)})"
+    if isinstance(value, np.random.Generator):
+        return "rng"
+    if isinstance(value, np.ndarray):  # small arrays as their values, empty ones with their shape
+        if value.size == 0:
+            return f"array([], shape={value.shape})"
+        if value.size <= 40:
+            return f"array({value.tolist()!r})"
+        return f"array({np.array2string(value, precision=17, separator=', ', threshold=40)}, shape={value.shape})"
     return repr(value)
 
 
-def expect(got, expected, call: str, *, tol: float = 0.0, rel: float = 0.0) -> None:
+def expect(got, expected, call: str, *, tol: float = 0.0, rel: float = 0.0, exact_zeros: bool = False) -> None:
     """``got`` must equal ``expected``: the same type of container and, for numbers, within
-    ``tol + rel * |expected|`` (exactly, by default). ``call`` says what produced ``got``."""
-    if not _same(got, expected, tol, rel):
-        within = f" (within {tol:g} + {rel:g}·|expected|)" if tol or rel else ""
+    ``tol + rel * |expected|`` (exactly, by default). ``call`` says what produced ``got``.
+    With ``exact_zeros``, a number expected to be 0 must be exactly 0, whatever ``tol``: a filter
+    removes a token, it does not merely shrink it.
+
+    >>> expect([0.5, 0.5 + 1e-15, 0.0], [0.5, 0.5, 0.0], "top_k_filter(P, 2)", tol=1e-12, exact_zeros=True)
+    >>> expect([0.5, 0.5, 1e-15], [0.5, 0.5, 0.0], "top_k_filter(P, 2)", tol=1e-12, exact_zeros=True)
+    Traceback (most recent call last):
+    AssertionError: top_k_filter(P, 2): expected [0.5, 0.5, 0.0] (within 1e-12 + 0·|expected|, zeros exactly), got [0.5, 0.5, 1e-15]
+    """
+    if not _same(got, expected, tol, rel, exact_zeros):
+        within = f" (within {tol:g} + {rel:g}·|expected|{', zeros exactly' if exact_zeros else ''})" if tol or rel else ""
         raise AssertionError(f"{call}: expected {_show(expected)}{within}, got {_show(got)}")
 
 
-def expect_returns(expected, f, *args, call: str | None = None, tol: float = 0.0, rel: float = 0.0, **kwargs) -> None:
+def expect_returns(expected, f, *args, call: str | None = None, tol: float = 0.0, rel: float = 0.0,
+                   exact_zeros: bool = False, **kwargs) -> None:
     """``f(*args, **kwargs)`` must return ``expected`` (as :func:`expect`); an exception it raises instead
     fails the check too, with a message that names the call (``call``, by default made of the arguments).
 
@@ -82,7 +97,7 @@ def expect_returns(expected, f, *args, call: str | None = None, tol: float = 0.0
         got = f(*args, **kwargs)
     except Exception as e:  # noqa: BLE001 - any exception is a wrong answer
         raise AssertionError(f"{call}: expected {_show(expected)}, got {type(e).__name__}: {e}") from None
-    expect(got, expected, call, tol=tol, rel=rel)
+    expect(got, expected, call, tol=tol, rel=rel, exact_zeros=exact_zeros)
 
 
 def expect_raises(error: type, f, *args, **kwargs) -> None:
@@ -96,6 +111,34 @@ def expect_raises(error: type, f, *args, **kwargs) -> None:
     except Exception as e:  # noqa: BLE001 - any other exception is the wrong one
         raise AssertionError(f"{call}: expected {error.__name__}, got {type(e).__name__}: {e}") from None
     raise AssertionError(f"{call}: expected {error.__name__}, got {_show(got)} and no error")
+
+
+def expect_unchanged(f, array, *args, **kwargs):
+    """``f(array, *args, **kwargs)`` must leave ``array`` (a numpy array) as it was: a function returns a new
+    array and never modifies its input. Returns what ``f`` returned. Run it before the checks of values:
+    a function that changes its input in place makes them misleading.
+
+    >>> import numpy as np
+    >>> expect_unchanged(np.sort, np.array([2.0, 1.0]))
+    array([1., 2.])
+    >>> expect(np.zeros((0,)), np.zeros((0, 3)), "temperature_table(P, [])")
+    Traceback (most recent call last):
+    AssertionError: temperature_table(P, []): expected array([], shape=(0, 3)), got array([], shape=(0,))
+    >>> expect_unchanged(np.ndarray.sort, np.array([2.0, 1.0]))
+    Traceback (most recent call last):
+    AssertionError: sort([2.0, 1.0]): expected its argument to stay [2.0, 1.0], got [1.0, 2.0] (a function must not modify its input)
+    """
+    before = array.tolist()
+    shown = ", ".join([repr(before), *map(_show, args), *(f"{k}={_show(v)}" for k, v in kwargs.items())])
+    call = f"{getattr(f, '__name__', 'f')}({shown})"
+    try:
+        got = f(array, *args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - any exception is a wrong answer
+        raise AssertionError(f"{call}: expected an answer, got {type(e).__name__}: {e}") from None
+    if array.tolist() != before:
+        raise AssertionError(f"{call}: expected its argument to stay {before}, got {array.tolist()} "
+                             "(a function must not modify its input)")
+    return got
 
 
 def hoeffding_tolerance(n: int, k: int, false_failure: float) -> float:

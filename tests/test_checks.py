@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmsample.checks import (expect, expect_frequencies, expect_raises, expect_returns, frequency_tolerance,
-                             hoeffding_tolerance)
+from lmsample.checks import (expect, expect_frequencies, expect_raises, expect_returns, expect_unchanged,
+                             frequency_tolerance, hoeffding_tolerance)
 
 
 def _samples(counts):
@@ -62,3 +62,30 @@ def test_frequencies_reject_what_is_not_an_array_of_indices():
             expect_frequencies(bad, [0.5, 0.5], "draw")
     with pytest.raises(AssertionError, match="token 1 has probability 0 but was drawn 1 times"):
         expect_frequencies(np.array([0, 1]), [1.0, 0.0], "draw")
+
+
+def test_exact_zeros_ignore_the_tolerance_only_where_zero_is_expected():
+    for got in (np.array([0.5, 0.5 + 1e-13, 0.0]), [0.5, 0.5 - 1e-13, 0.0]):
+        expect(got, [0.5, 0.5, 0.0], "f", tol=1e-12, exact_zeros=True)
+    expect(np.array([0.5, 0.5, 1e-13]), [0.5, 0.5, 0.0], "f", tol=1e-12)  # without it, zero is like any number
+    for got in (np.array([0.5, 0.5, 1e-13]), np.array([0.5, 0.5, -0.0 + 1e-300])):
+        with pytest.raises(AssertionError, match="zeros exactly"):
+            expect(got, np.array([0.5, 0.5, 0.0]), "f", tol=1e-12, exact_zeros=True)
+    with pytest.raises(AssertionError, match=r"^g\(\): expected \[1.0, 0.0\]"):
+        expect_returns([1.0, 0.0], lambda: np.array([1.0, 1e-20]), call="g()", tol=1e-9, exact_zeros=True)
+
+
+def _shift_in_place(z, by=1.0):
+    z -= by
+    return z
+
+
+def test_unchanged_names_the_call_and_returns_the_answer():
+    z = np.array([1.0, 2.0])
+    out = expect_unchanged(np.subtract, z, 1.0)
+    assert out.tolist() == [0.0, 1.0] and z.tolist() == [1.0, 2.0]
+    with pytest.raises(AssertionError, match=r"^_shift_in_place\(\[1.0, 2.0\], by=0.5\): expected its argument to stay "
+                                             r"\[1.0, 2.0\], got \[0.5, 1.5\]"):
+        expect_unchanged(_shift_in_place, z, by=0.5)
+    with pytest.raises(AssertionError, match=r"^<lambda>\(\[1.0\], rng\): expected an answer, got ZeroDivisionError"):
+        expect_unchanged(lambda a, rng: 1 / 0, np.array([1.0]), np.random.default_rng(0))
