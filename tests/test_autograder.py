@@ -346,7 +346,7 @@ def test_sandbox_sees_a_course_checked_out_under_tmp(tmp_path, monkeypatch):
     for path in (tmp_path, tmp_path / "checkout", package, shared):
         path.chmod(0o777 if path == shared else 0o755)
     (package / "marker.txt").chmod(0o644)
-    monkeypatch.setattr(sandbox, "_package_dirs", lambda: [str(package)])
+    monkeypatch.setattr(sandbox.stripped, "for_installed", lambda: (str(package), str(package)))
     cmd = sandbox.bwrap_command(str(shared), None, ["/bin/cat", str(package / "marker.txt")], {"PATH": "/usr/bin:/bin"})
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout == "visible\n", result.stderr

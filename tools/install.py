@@ -162,22 +162,8 @@ def latest(torch_spec: str) -> None:
         what="installing the newest releases", advice="pyproject.toml's ranges no longer resolve: that is the drift to fix.")
     pip("install", "--quiet", "--no-deps", *OFFLINE_MODELS, what="installing the offline models", advice="")
     pip("check", what="pip check", advice="The newest releases conflict: pyproject.toml's ranges need tightening.")
-    lock = read_lock()
-    from importlib.metadata import version
-
-    newer = [f"{n} {lock[n]} -> {version(n)}" for n in sorted(lock) if _installed(n) and version(n) != lock[n]]
-    print("newer than the lock: " + (", ".join(newer) if newer else "nothing"))
-
-
-def _installed(name: str) -> bool:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version(name)
-        return True
-    except PackageNotFoundError:
-        return False
-
+    newer = [m for m in mismatches(read_lock()) if "not installed" not in m]
+    print("newer than the lock: " + ("; ".join(newer) if newer else "nothing"))
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,6 @@ folder), which works across network namespaces, unlike tcp on loopback.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -54,18 +53,6 @@ class IsolationUnavailable(RuntimeError):
 
 def opted_out() -> bool:
     return os.environ.get(OPT_OUT_ENV, "") not in ("", "0", "no", "false")
-
-
-def _package_dirs() -> list[str]:
-    """Folders of packages installed in editable mode outside site-packages (e.g. lmsample)."""
-    dirs = []
-    for name in ("lmsample",):
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.submodule_search_locations:
-            for loc in spec.submodule_search_locations:
-                if not loc.startswith(sys.prefix):
-                    dirs.append(os.path.realpath(loc))
-    return dirs
 
 
 async def _sandbox_child(bwrap_pid: int, timeout: float = 10.0) -> int:
@@ -164,9 +151,7 @@ def bwrap_command(shared_dir: str, data_dir: str | None, inner: list[str], env: 
             a.bind(p)
     if os.path.realpath(sys.prefix) != sys.prefix:  # a venv reached through a symlink
         a.bind(sys.prefix)
-    for d in _package_dirs():
-        a.bind(d)
-    # lmsample without its reference solutions, in place of the real one (stripped.py)
+    # lmsample (wherever it is installed, editable or not) without its reference solutions (stripped.py)
     package, copy = stripped.for_installed()
     a.bind(copy, package)
     a.bind(BOOT, BOOT_IN_SANDBOX)

@@ -11,6 +11,7 @@ function fails during grading; that costs nothing, because tests are judged outs
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
 import shutil
@@ -70,8 +71,9 @@ def build(package: Path, exercises: set[str], root: Path | None = None) -> Path:
     return target
 
 
+@functools.lru_cache(maxsize=1)
 def for_installed() -> tuple[str, str]:
-    """(where the installed lmsample package lies, its stripped copy)."""
+    """(where the installed lmsample package lies, its stripped copy), built once per grader process."""
     import lmsample
 
     package = Path(lmsample.__file__).resolve().parent
