@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from typing import Optional
 
 import numpy as np
 import torch
 
+from ._checks import as_logits
 from .metrics import ngrams, perplexity, repetition
+from .temperature import _stable_softmax
 from .tuning import choose_k, choose_p, golden_cdf, golden_rank
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "windows",
     "token_logprobs",
     "quality",
+    "order_statistics",
 ]
 
 
@@ -47,6 +51,34 @@ class GoldenTokens:
     ranks: np.ndarray  # golden-token rank at each scored position, shape (n - 1,)
     cdfs: np.ndarray  # golden-token CDF at each scored position, shape (n - 1,)
     logprobs: np.ndarray  # natural log-probability of the golden token, shape (n - 1,)
+    # What lmsample.explorers.GoldenPositionExplorer shows (None when made by hand):
+    top_ids: Optional[np.ndarray] = None  # the most probable tokens at each position, descending, shape (n - 1, n_top)
+    top_probs: Optional[np.ndarray] = None  # their probabilities, shape (n - 1, n_top)
+    # the golden token's place in the descending order (ties: lower index first), 1-based: top_k_filter keeps it
+    # exactly when k >= min_k. It equals the rank unless tokens tied with it have lower indices.
+    min_k: Optional[np.ndarray] = None
+    # the probability of the tokens before it in that order, summed in that order: top_p_filter keeps it exactly
+    # when p > mass_ahead (or p = 1). Without ties mass_ahead = cdf - its own probability, so the CDF is a p that
+    # keeps it, not the smallest; with a tie at a lower index mass_ahead >= cdf and p = cdf drops it.
+    mass_ahead: Optional[np.ndarray] = None
+
+    def keeps(self, k: Optional[int] = None, p: Optional[float] = None) -> np.ndarray:
+        """At each position, whether top-k with this ``k`` and top-p with this ``p`` (each applied alone to the
+        model's distribution at temperature 1; ``None`` = that filter off) keep the golden token: exactly what
+        :func:`lmsample.top_k_filter` and :func:`lmsample.top_p_filter` do, ties included."""
+        if self.min_k is None or self.mass_ahead is None:
+            raise ValueError("golden has no min_k / mass_ahead: make it with lmsample.golden_tokens")
+        kept = np.ones(self.ranks.shape, dtype=bool)
+        if k is not None:
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+                raise ValueError(f"k must be an integer >= 1 or None, got {k!r}")
+            kept &= self.min_k <= k
+        if p is not None:
+            if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0.0 < p <= 1.0:
+                raise ValueError(f"p must be in (0, 1] or None, got {p!r}")
+            if p < 1.0:
+                kept &= self.mass_ahead < p
+        return kept
 
     @property
     def perplexity(self) -> float:
@@ -94,8 +126,11 @@ def windows(n_tokens: int, window: int) -> list:
 
 
 @torch.no_grad()
-def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 128, batch_size: int = 4, progress: bool = True) -> GoldenTokens:
-    """Golden-token ranks, CDFs and log-probabilities of ``text`` (default: :func:`held_out_text`) under ``model``."""
+def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 128, batch_size: int = 4,
+                  progress: bool = True, n_top: int = 20) -> GoldenTokens:
+    """Golden-token ranks, CDFs and log-probabilities of ``text`` (default: :func:`held_out_text`) under ``model``,
+    and at each position the ``n_top`` most probable tokens and where the golden token stands for top-k and
+    top-p (:class:`GoldenTokens`)."""
     from tqdm.auto import tqdm
 
     text = held_out_text() if text is None else text
@@ -104,7 +139,9 @@ def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 12
         raise ValueError("text must have at least two tokens")
     spans = windows(ids.numel(), window)
     width = min(window, ids.numel())
-    ranks, cdfs, logprobs = [], [], []
+    if isinstance(n_top, bool) or not isinstance(n_top, int) or n_top < 1:
+        raise ValueError(f"n_top must be an integer >= 1, got {n_top!r}")
+    ranks, cdfs, logprobs, stats = [], [], [], []
     bar = tqdm(total=ids.numel() - 1, desc="golden tokens", unit="tok", disable=not progress)
     for b in range(0, len(spans), batch_size):
         batch = spans[b : b + batch_size]
@@ -117,9 +154,39 @@ def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 12
             ranks.append(golden_rank(rows.numpy(), targets.numpy()))
             cdfs.append(golden_cdf(rows.numpy(), targets.numpy()))
             logprobs.append(torch.log_softmax(rows.double(), -1).gather(1, targets[:, None])[:, 0].numpy())
+            stats.append(order_statistics(rows.numpy(), targets.numpy(), n_top))
             bar.update(len(targets))
     bar.close()
-    return GoldenTokens(ids.numpy(), np.concatenate(ranks), np.concatenate(cdfs), np.concatenate(logprobs))
+    top_ids, top_probs, min_k, mass_ahead = (np.concatenate(column) for column in zip(*stats))
+    return GoldenTokens(ids.numpy(), np.concatenate(ranks), np.concatenate(cdfs), np.concatenate(logprobs),
+                        top_ids=top_ids, top_probs=top_probs, min_k=min_k, mass_ahead=mass_ahead)
+
+
+def order_statistics(logits, targets, n_top: int = 20):
+    """Per row of ``logits`` (shape ``(N, V)``), with ``probs`` its softmax (as :func:`lmsample.softmax`):
+    ``(top_ids, top_probs, min_k, mass_ahead)``, the ``n_top`` most probable tokens in descending order (ties:
+    lower index first) and their probabilities, the target's 1-based place in that order and the probability of
+    the tokens before it, summed in that order (as :func:`lmsample.top_p_filter` sums). See :class:`GoldenTokens`.
+    """
+    probs = _stable_softmax(as_logits(logits, ndim=2), 1.0)
+    targets = np.asarray(targets, dtype=np.int64)
+    n, v = probs.shape
+    n_top = min(n_top, v)
+    rows = np.arange(n)
+    own = probs[rows, targets][:, None]
+    index = np.arange(v)
+    ahead = (probs > own) | ((probs == own) & (index < targets[:, None]))
+    min_k = 1 + ahead.sum(axis=1).astype(np.int64)
+    mass_ahead = np.zeros(n)
+    top_ids = np.empty((n, n_top), dtype=np.int64)
+    for r in range(n):
+        before = np.flatnonzero(ahead[r])  # ascending indices, so a stable sort breaks ties by the lower index
+        if before.size:
+            mass_ahead[r] = np.cumsum(probs[r, before[np.argsort(-probs[r, before], kind="stable")]])[-1]
+        threshold = np.partition(probs[r], v - n_top)[v - n_top]  # the n_top-th largest probability
+        candidates = np.flatnonzero(probs[r] >= threshold)
+        top_ids[r] = candidates[np.argsort(-probs[r, candidates], kind="stable")[:n_top]]
+    return top_ids, probs[rows[:, None], top_ids], min_k, mass_ahead
 
 
 def suggest_k_p(golden: GoldenTokens, coverage: float = 0.95) -> Suggestion:

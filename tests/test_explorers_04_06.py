@@ -220,3 +220,264 @@ def test_next_token_explorer_generates(tiny_gpt2):
     ex.new_tokens.value = 5
     ex.generate.click()
     assert "<b>Hello</b>" in ex.output.value and len(ex.output.value) > len("<b>Hello</b>")
+
+
+# ------------------------------------------------------------------------------------ 06-gpt2: the walk
+def test_next_token_explorer_steps_draw_the_seeded_token_from_the_kept_set(tiny_gpt2):
+    import torch
+
+    from lmsample.explorers.model import NextTokenExplorer
+
+    model, tokenizer = tiny_gpt2
+    ex = NextTokenExplorer(model, tokenizer, prompt="Hello world", seed=3)
+    prompt_ids = tokenizer.encode("Hello world")
+    rng = np.random.default_rng(3)  # the explorer's generator, replayed
+    ex.top_k.value = 5
+    kept = ex.kept()
+    expected = lmsample.inverse_cdf_sample(kept, rng.random())
+    before = png(ex)
+    ex.step.click()
+    assert ex.drawn == [expected] and kept[expected] > 0  # exactly the seeded draw, from the kept set
+    assert ex.steps[0]["prob"] == kept[expected] and ex.steps[0]["n_kept"] == 5
+    assert png(ex) != before
+    # one more forward pass (on the cache) gives the distribution after the drawn token: that of a full pass
+    with torch.no_grad():
+        full = model(torch.tensor([prompt_ids + [expected]])).logits[0, -1].double().numpy()
+    assert ex.logits == pytest.approx(full, abs=1e-4)
+    assert ex._top.tolist() == np.argsort(-ex.logits, kind="stable")[:20].tolist()
+
+    ex.top_k.value, ex.top_p.value = 0, 0.3  # the next step draws under the new settings
+    kept, nucleus = ex.kept(), lmsample.nucleus_size(ex.probs(), 0.3)
+    second = lmsample.inverse_cdf_sample(kept, rng.random())
+    assert ex.take_step() == second and ex.drawn == [expected, second] and kept[second] > 0
+    assert ex.steps[1]["n_kept"] == nucleus == (kept > 0).sum()
+    shown = tokenizer.decode([second])
+    assert f">{html_escape(shown)}</span>" in ex.walk.value and "Step 2" in ex.walk.value
+
+    ex.undo.click()  # back to the distribution after the first token, from memory
+    assert ex.drawn == [expected] and np.array_equal(ex.logits, ex._history[1])
+    assert "Step 1" in ex.walk.value
+    third = lmsample.inverse_cdf_sample(ex.kept(), rng.random())  # the generator is not rewound
+    ex.step.click()  # the cache was dropped: this pass runs on the whole text
+    with torch.no_grad():
+        full = model(torch.tensor([prompt_ids + [expected, third]])).logits[0, -1].double().numpy()
+    assert ex.drawn == [expected, third] and ex.logits == pytest.approx(full, abs=1e-4)
+    ex.undo.click()
+    ex.undo.click()
+    ex.undo.click()  # nothing left to undo: nothing happens
+    assert ex.drawn == [] and np.array_equal(ex.logits, ex._history[0]) and "Press <b>step</b>" in ex.walk.value
+
+
+def html_escape(text):
+    import html
+
+    return html.escape(text)
+
+
+def test_next_token_explorer_walk_stops_at_the_end_token_and_restarts_with_the_prompt(tiny_gpt2):
+    from lmsample.explorers.model import NextTokenExplorer
+
+    ex = NextTokenExplorer(*tiny_gpt2, prompt="Hello", seed=0)
+    expected = lmsample.inverse_cdf_sample(ex.kept(), np.random.default_rng(0).random())
+    ex._end_ids = {expected}  # pretend the token it will draw is the model's end token
+    assert ex.take_step() == expected
+    assert ex.step.disabled and "end token" in ex.walk.value
+    assert ex.take_step() is None and ex.drawn == [expected]
+    ex.undo.click()
+    assert not ex.step.disabled
+    ex.take_step()
+    ex.prompt.value = "Once upon a time"  # a new prompt: a new walk
+    assert ex.drawn == [] and len(ex._history) == 1
+
+
+def test_next_token_explorer_generates_from_the_walk(tiny_gpt2):
+    from lmsample.explorers.model import NextTokenExplorer
+
+    model, tokenizer = tiny_gpt2
+    ex = NextTokenExplorer(model, tokenizer, prompt="Hello", seed=0)
+    ex.top_k.value = 3
+    token = ex.take_step()
+    ex.new_tokens.value = 5
+    ex.generate.click()
+    assert ex.output.value.startswith("<div") and "<b>Hello</b>" in ex.output.value
+    assert f">{html_escape(tokenizer.decode([token]))}</span>" in ex.output.value  # the drawn token, highlighted
+
+
+def test_next_token_explorer_cumulative_curve(tiny_gpt2):
+    from lmsample.explorers.model import NextTokenExplorer, curve_ranks
+
+    ex = NextTokenExplorer(*tiny_gpt2, prompt="Hello world")
+    ranks = curve_ranks(50257)
+    assert ranks[:30].tolist() == list(range(1, 31)) and ranks[-1] == 50257 and (np.diff(ranks) > 0).all()
+    for t, k, p, m in [(1.0, 0, 1.0, 0.0), (0.5, 0, 0.6, 0.0), (1.5, 40, 0.9, 0.0), (0.3, 0, 0.95, 0.2), (2.0, 7, 0.5, 0.0)]:
+        ex.temperature.value, ex.top_k.value, ex.top_p.value, ex.min_p.value = t, k, p, m
+        probs = lmsample.softmax(ex.logits, t)
+        cumulative = np.cumsum(np.sort(probs)[::-1])
+        assert np.array_equal(ex.cum_line.get_xdata(), ranks)
+        assert np.array_equal(ex.cum_line.get_ydata(), cumulative[ranks - 1])  # exactly the cumulative sum
+        n_kept = int((ex.kept() > 0).sum())
+        assert list(ex.edge_line.get_xdata()) == [n_kept, n_kept]
+        assert list(ex.edge_dot.get_xdata()) == [n_kept] and list(ex.edge_dot.get_ydata()) == [cumulative[n_kept - 1]]
+        top_k_mass = cumulative[k - 1] if k else 1.0
+        assert ex.p_line.get_ydata()[0] == pytest.approx(p * top_k_mass, rel=1e-12)
+        assert ex.p_line.get_visible() == (p < 1.0)
+        if m == 0.0:  # top-p is the last filter: the kept set ends where the curve first reaches the threshold
+            assert n_kept == min(k or 50257, lmsample.nucleus_size(lmsample.top_k_filter(probs, k) if k else probs, p))
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.min_p, "value", v), [0.05, 0.1, 0.3])
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.top_k, "value", v), [10, 3, 50])
+
+
+# ------------------------------------------------------------------------------------ 06-gpt2: golden positions
+def test_order_statistics_exact_values_with_ties():
+    from lmsample.golden import order_statistics
+
+    logits = np.log([[0.25, 0.5, 0.25], [0.25, 0.5, 0.25], [0.125, 0.125, 0.75]])
+    top_ids, top_probs, min_k, mass_ahead = order_statistics(logits, np.array([2, 0, 1]), n_top=2)
+    assert top_ids.tolist() == [[1, 0], [1, 0], [2, 0]]
+    assert top_probs.ravel().tolist() == pytest.approx([0.5, 0.25, 0.5, 0.25, 0.75, 0.125], abs=1e-15)
+    # token 2 ties with token 0, which comes first: rank 2 and CDF 0.75, but top-k needs k = 3 and top-p drops it at 0.75
+    assert lmsample.golden_rank(logits, [2, 0, 1]).tolist() == [2, 2, 2]
+    assert min_k.tolist() == [3, 2, 3]
+    assert mass_ahead.tolist() == pytest.approx([0.75, 0.5, 0.875], abs=1e-15)
+    assert lmsample.top_p_filter(np.array([0.25, 0.5, 0.25]), 0.75)[2] == 0.0  # p = CDF drops it
+
+
+def test_golden_keeps_is_what_the_filters_do_on_tie_heavy_rows():
+    from lmsample.golden import GoldenTokens, order_statistics
+
+    rng = np.random.default_rng(7)
+    logits = rng.integers(0, 4, size=(300, 12)).astype(float)  # many ties
+    targets = rng.integers(0, 12, size=300)
+    top_ids, top_probs, min_k, mass_ahead = order_statistics(logits, targets, n_top=12)
+    golden = GoldenTokens(np.zeros(301, dtype=np.int64), lmsample.golden_rank(logits, targets),
+                          lmsample.golden_cdf(logits, targets), np.zeros(300), top_ids, top_probs, min_k, mass_ahead)
+    probs = [lmsample.softmax(row) for row in logits]
+    cumulative_ps = sorted({float(c) for p in probs for c in np.cumsum(np.sort(p)[::-1])[:-1]})[::7]
+    for k in range(1, 13):
+        expected = [lmsample.top_k_filter(p, k)[t] > 0 for p, t in zip(probs, targets)]
+        assert golden.keeps(k=k).tolist() == expected
+    for p_ in [0.05, 0.3, 0.5, 0.9, 1.0] + cumulative_ps:  # p exactly on cumulative sums: the boundary cases
+        expected = [lmsample.top_p_filter(p, p_)[t] > 0 for p, t in zip(probs, targets)]
+        assert golden.keeps(p=p_).tolist() == expected, p_
+    for p, t, ids in zip(probs, targets, top_ids):
+        assert ids.tolist() == lmsample.descending_order(p).tolist()
+    assert (min_k >= golden.ranks).all() and (min_k > golden.ranks).any()  # ties ahead of the target
+    with pytest.raises(ValueError, match="k must"):
+        golden.keeps(k=0)
+    with pytest.raises(ValueError, match="p must"):
+        golden.keeps(p=1.5)
+    with pytest.raises(ValueError, match="golden_tokens"):
+        GoldenTokens(np.arange(3), np.array([1, 1]), np.array([0.5, 0.5]), np.zeros(2)).keeps(k=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_golden(tiny_gpt2):
+    """golden_tokens of a short held-out text (one window), and the model's logits at every position."""
+    import torch
+
+    model, tokenizer = tiny_gpt2
+    text = lmsample.held_out_text()[:600]
+    golden = lmsample.golden_tokens(model, tokenizer, text, window=256, progress=False)
+    with torch.no_grad():
+        rows = model(input_ids=torch.tensor(golden.token_ids)[None]).logits[0, :-1].float().numpy()
+    return golden, rows.astype(np.float64)
+
+
+def test_golden_tokens_store_the_top_tokens_and_where_the_golden_one_stands(tiny_golden):
+    golden, rows = tiny_golden
+    n = golden.ranks.size
+    assert golden.top_ids.shape == golden.top_probs.shape == (n, 20) and golden.min_k.shape == golden.mass_ahead.shape == (n,)
+    for i in [0, 1, 17, n // 2, n - 1]:
+        probs = lmsample.softmax(rows[i])
+        order = lmsample.descending_order(probs)
+        target = golden.token_ids[i + 1]
+        assert golden.top_ids[i].tolist() == order[:20].tolist()
+        assert np.array_equal(golden.top_probs[i], probs[order[:20]])
+        place = int(np.flatnonzero(order == target)[0])
+        assert golden.min_k[i] == place + 1
+        assert golden.mass_ahead[i] == (np.cumsum(probs[order])[place - 1] if place else 0.0)
+
+
+def test_golden_position_explorer_matches_golden_rank_cdf_and_the_filters(tiny_gpt2, tiny_golden):
+    from lmsample.explorers.golden import GoldenPositionExplorer
+
+    golden, rows = tiny_golden
+    tokenizer = tiny_gpt2[1]
+    ex = GoldenPositionExplorer(golden, tokenizer)
+    s = lmsample.suggest_k_p(golden, 0.95)
+    assert ex.k.value == s.k and s.p <= ex.p.value < s.p + 0.001  # p rounded up to the slider's grid
+    assert not ex.verdicts()[1]  # it opens on a position the suggested p cuts
+    n = golden.ranks.size
+    for i in [0, 5, 17, n // 2, n - 1]:
+        ex.position.value = i
+        target = int(golden.token_ids[i + 1])
+        assert ex.rank == lmsample.golden_rank(rows[i][None], [target])[0]
+        assert ex.cdf == lmsample.golden_cdf(rows[i][None], [target])[0]
+        probs = lmsample.softmax(rows[i])
+        min_k, ahead = int(golden.min_k[i]), float(golden.mass_ahead[i])
+        for k in sorted({1, 20, min_k - 1, min_k, min(min_k + 1, ex.k.max)} - {0}):
+            for p in [0.05, 0.5, ahead, np.nextafter(ahead, 1.0), min(ex.cdf, 1.0), 1.0]:
+                ex.k.value, ex.p.value = k, p
+                kept_k = lmsample.top_k_filter(probs, k)[target] > 0
+                kept_p = lmsample.top_p_filter(probs, p)[target] > 0
+                assert ex.verdicts() == (kept_k, kept_p), (i, k, p)
+                assert ("kept" if kept_k else "DROPPED") in ex.title.get_text().split("top-k")[1].split(",")[0]
+                assert f"<b>{'keeps' if kept_p else 'drops'}</b> it (it keeps it for p" in ex.readout.value
+        assert f"rank</b> is {ex.rank:,}" in ex.readout.value and "optimistic under ties" in ex.readout.value
+        # the bars: the 20 most probable tokens, and the golden one after a gap when it is not among them
+        heights = [bar.get_height() for bar in ex.bars[:20]]
+        assert heights == pytest.approx(np.maximum(probs[golden.top_ids[i]], 1e-8).tolist(), rel=1e-12)
+        outside = target not in golden.top_ids[i]
+        assert ex.bars[21].get_visible() == outside
+        if outside:
+            assert ex.bars[21].get_height() == pytest.approx(max(probs[target], 1e-8), rel=1e-9)
+        assert tokenizer.decode([target]) in ex.context.value or "&" in ex.context.value
+    # coverage over all positions, as the filters would keep the golden tokens
+    ex.k.value, ex.p.value = 30000, 0.9
+    all_probs = [lmsample.softmax(r) for r in rows]
+    targets = golden.token_ids[1:]
+    share_k = np.mean([lmsample.top_k_filter(p, 30000)[t] > 0 for p, t in zip(all_probs, targets)])
+    share_p = np.mean([lmsample.top_p_filter(p, 0.9)[t] > 0 for p, t in zip(all_probs, targets)])
+    assert f"k = 30000 keeps the golden token at <b>{share_k:.1%}</b>" in ex.readout.value
+    assert f"p = 0.900 at <b>{share_p:.1%}</b>" in ex.readout.value
+    assert ex.rank_title.get_text().startswith(f"k = 30000 keeps {share_k:.1%}")
+
+
+def test_golden_position_explorer_on_a_peaked_distribution_highlights_the_golden_bar():
+    from lmsample.explorers.golden import GoldenPositionExplorer
+    from lmsample.golden import GoldenTokens, order_statistics
+
+    class Letters:  # a tokenizer of 5 one-letter tokens
+        def decode(self, ids):
+            return "".join("abcde"[i] for i in ids)
+
+    logits = np.log([[0.5, 0.25, 0.125, 0.0625, 0.0625], [0.125, 0.125, 0.625, 0.0625, 0.0625]])
+    targets = np.array([1, 1])
+    golden = GoldenTokens(np.array([0, 1, 1]), lmsample.golden_rank(logits, targets), lmsample.golden_cdf(logits, targets),
+                          np.log([0.25, 0.125]), *order_statistics(logits, targets, n_top=3))
+    ex = GoldenPositionExplorer(golden, Letters(), position=0)
+    assert [label.get_text() for label in ex.labels[:3]] == ["a", "b", "c"]
+    assert ex.bars[1].get_edgecolor()[:3] == pytest.approx((0xc0 / 255, 0x39 / 255, 0x2b / 255)) and ex.bars[1].get_linewidth() == 2.0
+    assert ex.bars[0].get_linewidth() == 0.0 and not ex.bars[4].get_visible()
+    ex.k.value, ex.p.value = 1, 0.45  # k = 1 drops b; p = 0.45: a alone (0.5) reaches it, so b is dropped too
+    assert ex.verdicts() == (False, False) and "(no tie here)" in ex.readout.value
+    ex.p.value = 0.55
+    assert ex.verdicts() == (False, True)
+    ex.position.value = 1  # b ties with a (0.125 each) and comes after it: rank 2, but top-k needs k = 3
+    assert (ex.rank, int(golden.min_k[1])) == (2, 3) and "(here 1 tied token come first)" in ex.readout.value
+    ex.k.value = 2
+    assert ex.verdicts()[0] is False and ex.k_line.get_xdata()[0] == 1.5
+    assert "a" in ex.context.value and ">b</span>" in ex.context.value
+    with pytest.raises(ValueError, match="position"):
+        GoldenPositionExplorer(golden, Letters(), position=2)
+    with pytest.raises(ValueError, match="golden"):
+        GoldenPositionExplorer(GoldenTokens(np.arange(3), np.array([1, 1]), np.array([0.5, 0.5]), np.zeros(2)), Letters())
+
+
+def test_golden_position_explorer_redraws_in_place(tiny_gpt2, tiny_golden):
+    from lmsample.explorers.golden import GoldenPositionExplorer
+
+    ex = GoldenPositionExplorer(tiny_golden[0], tiny_gpt2[1], position=0)
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.position, "value", v), [3, 40, 41, 100])
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.k, "value", v), [5, 500, 20000])
+    assert_refreshes_in_place(ex, lambda v: setattr(ex.p, "value", v), [0.2, 0.9, 0.999])

@@ -9,6 +9,7 @@ Anything that changes the static part (axis limits, tick labels) must call :meth
 from __future__ import annotations
 
 import io
+import warnings
 
 import ipywidgets as widgets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -42,6 +43,12 @@ class BlitFigure:
         self._background = None
 
     def refresh(self) -> None:
+        with warnings.catch_warnings():
+            # a label in a script the font lacks (a model's token in CJK, an emoji) is drawn as a box, silently
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+            self._draw()
+
+    def _draw(self) -> None:
         canvas = self.figure.canvas
         if self._background is None:
             canvas.draw()
