@@ -40,17 +40,30 @@ def toy_lm(context):
     return {"dog": 0.4, "cat": 0.3, "car": 0.3} if len(context) == 1 else {EOS: 1.0}
 
 
-def next_token_case():
-    """The real-model explorer on a tiny GPT-2 (random weights, real 50,257-token vocabulary)."""
-    from lmsample.explorers import NextTokenExplorer
+def real_model_cases():
+    """The real-model explorers on a tiny GPT-2 (random weights, real 50,257-token vocabulary): a slider
+    costs what the vocabulary's size makes it cost (the model does not run), a step one forward pass of
+    the tiny model (a real one adds its own forward time, and the step relabels the bars: always a full draw)."""
+    import lmsample
+    from lmsample.explorers import GoldenPositionExplorer, NextTokenExplorer
     from lmsample.models import tiny_gpt2
 
-    ex = NextTokenExplorer(*tiny_gpt2())
-    return ex, ex.top_p, [0.95, 0.9, 0.8, 0.6, 0.4, 0.2, 0.7, 0.5]
+    model, tokenizer = tiny_gpt2()
+    ex = NextTokenExplorer(model, tokenizer)
+    yield "NextTokenExplorer (p)", ex, ex.top_p, [0.95, 0.9, 0.8, 0.6, 0.4, 0.2, 0.7, 0.5]
+    yield "NextTokenExplorer (T)", ex, ex.temperature, [0.5, 0.8, 1.2, 1.5, 0.7, 1.0, 1.9, 0.3]
+    ex = NextTokenExplorer(model, tokenizer)
+    ex.top_k.value = 40
+    yield "NextTokenExplorer (step)", ex, lambda _: ex.take_step(), [1] * 8
+    golden = lmsample.golden_tokens(model, tokenizer, lmsample.held_out_text()[:1500], window=256, progress=False)
+    ex = GoldenPositionExplorer(golden, tokenizer, position=0)
+    yield "GoldenPosition (position)", ex, ex.position, [5, 40, 41, 100, 7, 200, 150, 3]
+    yield "GoldenPosition (p)", ex, ex.p, [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.4]
 
 
 def cases():
-    """(name, explorer, control, values): the control a student moves most, and values to move it through."""
+    """(name, explorer, control, values): the control a student moves most (or a function of the value that
+    acts like a button), and values to move it through."""
     ex = BeamExplorer(toy_lm, max_width=4, max_len=8)
     yield "BeamExplorer (step)", ex, ex.step, [1, 2, 3, 2, 1, 3, 2, 3]
     ex = HistogramExplorer({"p": (["a", "b", "c", "d"], np.array([0.5, 0.3, 0.15, 0.05]))}, seed=1)
@@ -64,14 +77,16 @@ def cases():
     ex = TruncationExplorer()
     yield "TruncationExplorer (p)", ex, ex.p, [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.4]
     try:
-        yield ("NextTokenExplorer (p)", *next_token_case())
+        yield from real_model_cases()
     except ImportError as exc:  # torch or transformers missing
-        print(f"NextTokenExplorer skipped: {exc}")
+        print(f"real-model explorers skipped: {exc}")
 
 
 def move(ex, control, value):
     if control is None:
         ex.draw(value)
+    elif callable(control):
+        control(value)
     else:
         control.value = value
 

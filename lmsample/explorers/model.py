@@ -35,6 +35,10 @@ def show_token(text: str) -> str:
     return text.replace(" ", "␣").replace("\n", "⏎") or "∅"
 
 
+def _tokens(n: int) -> str:
+    return f"{n:,} token" + ("" if n == 1 else "s")
+
+
 def curve_ranks(vocab_size: int) -> np.ndarray:
     """The ranks (1-based) at which the cumulative curve is drawn: every rank up to 30, then about 250
     log-spaced ones up to the whole vocabulary (a line through all 50,000 points would cost more to
@@ -271,7 +275,7 @@ class NextTokenExplorer:
         spans = []
         for n, s in enumerate(self.steps, 1):
             text = html.escape(self.tokenizer.decode([s["id"]])).replace("\n", "⏎")
-            tip = f"step {n}: probability {s['prob']:.3f} in a kept set of {s['n_kept']:,} tokens"
+            tip = f"step {n}: probability {s['prob']:.3f} in a kept set of {_tokens(s['n_kept'])}"
             spans.append(f"<span style='background:{DRAWN_BG};border-radius:3px' title='{tip}'>{text}</span>")
         text = (f"<div style='font-family:serif;font-size:110%;max-width:860px'>"
                 f"<b>{html.escape(self.prompt.value)}</b>{''.join(spans)}</div>")
@@ -280,7 +284,7 @@ class NextTokenExplorer:
         else:
             s = self.steps[-1]
             note = (f"Step {len(self.steps)}: drew “{html.escape(show_token(self.tokenizer.decode([s['id']])))}”, "
-                    f"probability {s['prob']:.3f} in a kept set of {s['n_kept']:,} tokens; the bars now show the "
+                    f"probability {s['prob']:.3f} in a kept set of {_tokens(s['n_kept'])}; the bars now show the "
                     f"distribution of the token after it.")
             if s["id"] in self._end_ids:
                 note += " That is the model's end token: the text is finished (undo to go on)."
