@@ -200,9 +200,14 @@ def test_next_token_explorer_follows_prompt_and_sliders(tiny_gpt2):
     assert (ex.kept() > 0).sum() == (ex.probs() >= 0.5 * ex.probs().max()).sum()
     ex.temperature.value = 0.3
     assert ex.probs().max() > p.max()  # colder: sharper
-    labels = [t.get_text() for t in ex.ax.get_xticklabels()]
+    labels = [t.get_text() for t in ex.labels]
+    from lmsample.explorers.model import show_token
+
+    assert labels == [show_token(tokenizer.decode([int(i)])) for i in ex._top]
+    background = ex.live._background
     ex.prompt.value = "Once upon a time"
-    assert [t.get_text() for t in ex.ax.get_xticklabels()] != labels
+    assert [t.get_text() for t in ex.labels] != labels
+    assert ex.live._background is background  # new labels: only the labels' layer is drawn again
 
 
 def test_next_token_explorer_redraws_in_place(tiny_gpt2):
@@ -235,9 +240,10 @@ def test_next_token_explorer_steps_draw_the_seeded_token_from_the_kept_set(tiny_
     ex.top_k.value = 5
     kept = ex.kept()
     expected = lmsample.inverse_cdf_sample(kept, rng.random())
-    before = png(ex)
+    before, background = png(ex), ex.live._background
     ex.step.click()
     assert ex.drawn == [expected] and kept[expected] > 0  # exactly the seeded draw, from the kept set
+    assert ex.live._background is background  # the bars' new labels are drawn on the cached background
     assert ex.steps[0]["prob"] == kept[expected] and ex.steps[0]["n_kept"] == 5
     assert png(ex) != before
     # one more forward pass (on the cache) gives the distribution after the drawn token: that of a full pass

@@ -5,6 +5,11 @@ titles that never change. Here the artists that do change are marked *animated*:
 rest is drawn once and kept as a background bitmap, and each refresh restores that bitmap,
 draws the few animated artists on it and encodes the PNG quickly (about 10-20 ms in all).
 Anything that changes the static part (axis limits, tick labels) must call :meth:`invalidate`.
+
+Artists that change now and then but not with every control (the token labels under bars that
+change with the position or the prompt, not with the sliders) can be registered with
+:meth:`animate_rarely`: they are drawn onto a second cached bitmap, redrawn only after :meth:`touch`,
+so neither the whole figure nor the labels are drawn again when only a slider moves.
 """
 from __future__ import annotations
 
@@ -28,7 +33,9 @@ class BlitFigure:
         self.widget = widgets.Image(format="png", layout=widgets.Layout(width=f"{width}px", height="auto"))
         self.renders = 0
         self._animated = []
+        self._rare = []
         self._background = None
+        self._middle = None  # the background with the rarely changing artists on it
 
     def animate(self, *artists):
         """Mark artists as changing: they are left out of the background and drawn on each refresh."""
@@ -37,6 +44,19 @@ class BlitFigure:
             self._animated.append(artist)
         self._background = None
         return artists
+
+    def animate_rarely(self, *artists):
+        """Mark artists as changing now and then: left out of the background, drawn onto a second cached
+        bitmap that is redrawn only after :meth:`touch`."""
+        for artist in artists:
+            artist.set_animated(True)
+            self._rare.append(artist)
+        self._background = None
+        return artists
+
+    def touch(self) -> None:
+        """The rarely changing artists changed: redraw them (not the whole background) on the next refresh."""
+        self._middle = None
 
     def invalidate(self) -> None:
         """The static part changed (limits, labels): redraw the background on the next refresh."""
@@ -53,9 +73,18 @@ class BlitFigure:
         if self._background is None:
             canvas.draw()
             self._background = canvas.copy_from_bbox(self.figure.bbox)
-        else:
+            self._middle = None
+        elif self._middle is None or not self._rare:
             canvas.restore_region(self._background)
         renderer = canvas.get_renderer()
+        if self._rare:
+            if self._middle is None:
+                for artist in self._rare:
+                    if artist.get_visible():
+                        artist.draw(renderer)
+                self._middle = canvas.copy_from_bbox(self.figure.bbox)
+            else:
+                canvas.restore_region(self._middle)
         for artist in self._animated:
             if artist.get_visible():
                 artist.draw(renderer)

@@ -113,7 +113,9 @@ class GoldenPositionExplorer:
         self.rank_k_line = rx.axhline(1.0, color=EDGE, lw=1.2)
         (self.rank_dot,) = rx.plot([0], [1], "o", ms=7, mfc="none", mec=GOLDEN, mew=1.5)
         self.rank_title = rx.set_title("", fontsize=8)
-        self.live.animate(*self.bars, *self.labels, self.golden_value, self.k_line, self.title,
+        self.live.animate_rarely(*self.labels)
+        self._labelled = None  # the position the labels show
+        self.live.animate(*self.bars, self.golden_value, self.k_line, self.title,
                           self.rank_k_line, self.rank_dot, self.rank_title)
 
         for control in (self.position, self.k, self.p):
@@ -148,6 +150,15 @@ class GoldenPositionExplorer:
         return self.tokenizer.decode([int(t) for t in ids])
 
     # -- drawing
+    def _label(self, ids, target: int, in_top: bool):
+        for label, token in zip(self.labels, ids):
+            label.set_text(show_token(self._decode([token])))
+            label.set_color(GOLDEN if token == target else "black")
+        self.labels[self.n_bars].set_text("" if in_top else "…")
+        self.labels[self.n_bars + 1].set_text("" if in_top else show_token(self._decode([target])))
+        self.labels[self.n_bars + 1].set_color(GOLDEN)
+        self.live.touch()
+
     def update(self):
         g, i = self.golden, int(self.position.value)
         k, p = int(self.k.value), float(self.p.value)
@@ -157,21 +168,20 @@ class GoldenPositionExplorer:
         ahead = np.concatenate([[0.0], np.cumsum(probs)[:-1]])  # mass before each bar, summed as top-p sums
         kept_by_p = (ahead < p) | (p >= 1.0)
         in_top = np.flatnonzero(ids == target)
-        for j, (bar, label) in enumerate(zip(self.bars[: self.n_bars], self.labels)):
+        if i != self._labelled:  # the labels change with the position only: redrawn then, not with k or p
+            self._label(ids, target, in_top.size > 0)
+            self._labelled = i
+        for j, bar in enumerate(self.bars[: self.n_bars]):
             bar.set_height(max(probs[j], FLOOR))
             bar.set_color(KEPT if kept_by_p[j] else CUT)
             is_golden = ids[j] == target
             bar.set_edgecolor(GOLDEN if is_golden else "none")
             bar.set_linewidth(2.0 if is_golden else 0.0)
-            label.set_text(show_token(self._decode([ids[j]])))
-            label.set_color(GOLDEN if is_golden else "black")
         outside = self.bars[self.n_bars + 1]
         kept_k, kept_p = self.verdicts()
         if in_top.size:
             x = int(in_top[0])
             outside.set_visible(False)
-            self.labels[self.n_bars + 1].set_text("")
-            self.labels[self.n_bars].set_text("")
         else:
             x = self.n_bars + 1
             outside.set_visible(True)
@@ -179,9 +189,6 @@ class GoldenPositionExplorer:
             outside.set_color(KEPT if kept_p else CUT)
             outside.set_edgecolor(GOLDEN)
             outside.set_linewidth(2.0)
-            self.labels[self.n_bars].set_text("…")
-            self.labels[self.n_bars + 1].set_text(show_token(self._decode([target])))
-            self.labels[self.n_bars + 1].set_color(GOLDEN)
         self.golden_value.set_position((x, max(own, FLOOR) * 1.15))
         self.golden_value.set_text(f"rank {self.rank:,}\n{own:.2g}")
         # top-k keeps the first k tokens of the descending order: its edge falls after bar k (off the bars when k > 20)

@@ -19,6 +19,7 @@ import inspect
 
 import ipywidgets as widgets
 import numpy as np
+from matplotlib.transforms import blended_transform_factory
 
 from ..sampling import inverse_cdf_sample
 from ..temperature import softmax
@@ -72,6 +73,7 @@ class NextTokenExplorer:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.vocab_size = None
+        self._ranks = None  # the ranks the cumulative curve is drawn at (curve_ranks of the vocabulary)
         self.steps = []  # one dict per drawn token: id, its probability in the kept set, the kept set's size
         self._history = []  # the next-token logits after the prompt and after each drawn token
         self._past = None  # the model's key/value cache for the text so far
@@ -111,7 +113,11 @@ class NextTokenExplorer:
         self.bars = ax.bar(x, np.full(self.n_bars, 1e-6), bottom=1e-6, width=0.75, color=KEPT)
         self.values = [ax.text(i, 1e-5, "", ha="center", va="bottom", fontsize=7) for i in x[:8]]  # the top 8
         self.title = self.figure.text(0.5, 0.955, "", ha="center", va="center", fontsize=10)
-        ax.set_xticks(x)
+        ax.set_xticks(x, [""] * self.n_bars)
+        under = blended_transform_factory(ax.transData, ax.transAxes)
+        # the tokens under the bars change with the prompt and each step, not with the sliders
+        self.labels = [ax.text(i, -0.03, "", transform=under, rotation=45, ha="right", va="top",
+                               rotation_mode="anchor", fontsize=8) for i in x]
         ax.set_ylabel("probability (log scale)")
         ax.set_yscale("log")
         ax.set_ylim(1e-5, 1.5)
@@ -130,6 +136,7 @@ class NextTokenExplorer:
         cx.tick_params(labelsize=7)
         cx.spines[["top", "right"]].set_visible(False)
         cx.legend(loc="upper left", bbox_to_anchor=(-0.05, -0.2), fontsize=7, frameon=False)
+        self.live.animate_rarely(*self.labels)
         self.live.animate(*self.bars, *self.values, self.title, self.cum_line, self.p_line, self.edge_line, self.edge_dot)
 
         for control in (self.temperature, self.top_k, self.top_p, self.min_p):
@@ -187,7 +194,7 @@ class NextTokenExplorer:
     def _show(self, logits):
         self.logits = logits
         self.vocab_size = int(logits.shape[-1])
-        if not hasattr(self, "_ranks") or self._ranks[-1] != self.vocab_size:
+        if self._ranks is None or self._ranks[-1] != self.vocab_size:
             self._ranks = curve_ranks(self.vocab_size)
             self.cum_line.set_xdata(self._ranks)
             self.ax_cum.set_xlim(0.8, self.vocab_size * 1.25)
@@ -235,9 +242,9 @@ class NextTokenExplorer:
         after_k, _, kept = self._stages(p)
         top = self._top
         if relabel:
-            labels = [show_token(self.tokenizer.decode([int(i)])) for i in top]
-            self.ax.set_xticklabels(labels, rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
-            self.live.invalidate()
+            for label, i in zip(self.labels, top):
+                label.set_text(show_token(self.tokenizer.decode([int(i)])))
+            self.live.touch()
         for bar, i in zip(self.bars, top):
             bar.set_height(p[i])
             bar.set_color(KEPT if kept[i] > 0 else CUT)
