@@ -412,6 +412,8 @@ def test_golden_position_explorer_matches_golden_rank_cdf_and_the_filters(tiny_g
     ex = GoldenPositionExplorer(golden, tokenizer)
     s = lmsample.suggest_k_p(golden, 0.95)
     assert ex.k.value == s.k and s.p <= ex.p.value < s.p + 0.001  # p rounded up to the slider's grid
+    # room above the suggested k, but none beyond the largest min_k (there every position is kept)
+    assert ex.k.max == int(min(max(100, 2 * s.k, np.quantile(golden.ranks, 0.99)), golden.min_k.max()))
     assert not ex.verdicts()[1]  # it opens on a position the suggested p cuts
     n = golden.ranks.size
     for i in [0, 5, 17, n // 2, n - 1]:

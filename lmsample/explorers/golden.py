@@ -64,7 +64,9 @@ class GoldenPositionExplorer:
         self.suggestion = suggest_k_p(golden, coverage)
         n = self.n_positions = int(golden.ranks.size)
         self.n_bars = int(golden.top_ids.shape[1])
-        k_max = int(max(100, 2 * self.suggestion.k, np.quantile(golden.ranks, 0.99)))
+        # room above the suggested k, but not beyond the k that keeps the golden token everywhere
+        k_max = int(min(max(100, 2 * self.suggestion.k, np.quantile(golden.ranks, 0.99)),
+                        max(int(golden.min_k.max()), self.suggestion.k)))
         p0 = _p_on_grid(self.suggestion.p, self.p_step)
         if position is None:  # the first position whose golden token the suggested p cuts: a case worth a look
             dropped = np.flatnonzero(~golden.keeps(p=p0))

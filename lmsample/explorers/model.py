@@ -198,6 +198,7 @@ class NextTokenExplorer:
             self._ranks = curve_ranks(self.vocab_size)
             self.cum_line.set_xdata(self._ranks)
             self.ax_cum.set_xlim(0.8, self.vocab_size * 1.25)
+            self.live.invalidate()
         self._top = np.argsort(-self.logits, kind="stable")[: self.n_bars]  # the same at every temperature
         self.step.disabled = bool(self.steps) and self.steps[-1]["id"] in self._end_ids
         self.update(relabel=True)
