@@ -480,23 +480,26 @@ class TopNSigma:
 
     def __call__(self, input_ids, scores: torch.Tensor) -> torch.Tensor:
         scores = _check_scores(scores)
-        # mean and variance in the dtype of the scores (float32 agrees with float64 to rounding)
-        var, mean = torch.var_mean(scores, dim=-1, correction=0, keepdim=True)
+        # mean and variance in float64 for float64 scores, float32 otherwise (it agrees with float64
+        # to rounding; half precision would not)
+        x = scores if scores.dtype in (torch.float64, torch.float32) else scores.float()
+        var, mean = torch.var_mean(x, dim=-1, correction=0, keepdim=True)
         var = var.double()
         partial = ~torch.isfinite(mean[:, 0])  # rows with removed (-inf) tokens: the finite ones only
         if bool(partial.any()):
             rows = partial.nonzero().squeeze(1)
-            x = scores[rows].double()
-            finite = torch.isfinite(x)
+            part = scores[rows].double()
+            finite = torch.isfinite(part)
             count = finite.sum(-1, keepdim=True)
-            x = x.masked_fill_(~finite, 0.0)
-            centred = (x - x.sum(-1, keepdim=True) / count).masked_fill_(~finite, 0.0)
+            part = part.masked_fill_(~finite, 0.0)
+            centred = (part - part.sum(-1, keepdim=True) / count).masked_fill_(~finite, 0.0)
             var[rows] = centred.square_().sum(-1, keepdim=True) / count
-        threshold = scores.amax(-1, keepdim=True).double() - self.n * var.sqrt()
-        # the smallest value of the dtype of scores that is >= the float64 threshold
-        t = threshold.to(scores.dtype)
+        threshold = x.amax(-1, keepdim=True).double() - self.n * var.sqrt()
+        # the smallest value of the dtype of x that is >= the float64 threshold: comparing with it
+        # is comparing with the threshold itself
+        t = threshold.to(x.dtype)
         t = torch.where(t.double() < threshold, torch.nextafter(t, torch.full_like(t, math.inf)), t)
-        return scores.masked_fill(scores < t, _NEG_INF)
+        return scores.masked_fill(x < t, _NEG_INF)
 
 
 class RepetitionPenalty:

@@ -593,3 +593,17 @@ def test_new_processors_drop_into_transformers_logits_processor_list():
         EpsilonLogitsWarper(1e-4), EtaLogitsWarper(1e-4),
     ])
     assert torch.equal(ours(ids, scores), theirs(ids, scores))
+
+
+def test_new_processors_accept_half_precision_and_non_contiguous_scores():
+    logits = torch.randn(3, 7, 1000, generator=torch.Generator().manual_seed(27)) * 3
+    last = logits[:, -1, :]  # a model's output: a strided view
+    ids = torch.randint(0, 1000, (3, 5), generator=torch.Generator().manual_seed(28))
+    for proc in (Typical(0.8), Epsilon(1e-3), Eta(1e-3), TopNSigma(1.0), RepetitionPenalty(1.3)):
+        assert torch.equal(proc(ids, last), proc(ids, last.contiguous())), proc
+        half = last.to(torch.bfloat16)
+        assert proc(ids, half).dtype == torch.bfloat16, proc
+    # typical computes in float64, top-n-sigma's statistics in float32 at least: the values of the
+    # bfloat16 scores give the same kept set as in float64
+    for proc in (Typical(0.8), TopNSigma(1.0)):
+        assert torch.equal(torch.isfinite(proc(None, half)), torch.isfinite(proc(None, half.double()))), proc
