@@ -343,12 +343,13 @@ def _entropy(probs: torch.Tensor) -> torch.Tensor:
 
 def _keep_floor(scores: torch.Tensor, probs: torch.Tensor, floor) -> torch.Tensor:
     """Remove the tokens of probability below ``floor``; a row where none is left keeps its most
-    probable token (the first of tied maxima)."""
+    probable token (the first of tied maxima, by score: two scores a few bits apart can share one
+    float32 probability)."""
     remove = probs < floor
     empty = remove.all(-1)
     if bool(empty.any()):
         rows = empty.nonzero().squeeze(1)
-        remove[rows, probs[rows].argmax(-1)] = False
+        remove[rows, scores.argmax(-1)[rows]] = False
     return scores.masked_fill(remove, _NEG_INF)
 
 
@@ -363,7 +364,11 @@ class Typical:
     where the mass crosses is found from one ``scatter_add``, and only its tokens are sorted (the
     radix step of :class:`TopP`). transformers' ``TypicalLogitsWarper`` differs in three ways: it
     keeps every token whose distance equals the crossing token's (not only the first ones by
-    index), it computes in float32 (distances 1e-7 apart can tie or swap), and it refuses ``mass = 1``.
+    index); it computes the distances in float32, as differences of numbers near ``log(vocab)``
+    (about 11 for 50,257 tokens, where float32 steps by 1e-6), so tokens whose distances are that
+    close can swap at the crossing (in flat rows of 50,257 logits drawn from N(0, 0.5^2), 5 of 64
+    rows at mass 0.9 and 11 of 64 at 0.2 keep one token more or less than the float64 order; with
+    float64 distances it agrees on all of them); and it refuses ``mass = 1``.
 
     >>> import math, torch
     >>> scores = torch.tensor([[math.log(q) for q in (0.5, 0.25, 0.125, 0.125)]], dtype=torch.float64)
@@ -437,7 +442,10 @@ class Eta:
     The most probable token always passes (its probability is at least ``exp(-H)``, which is more
     than ``eta``), so the fallback of :func:`lmsample.eta_filter` (keep the most probable when none
     passes) only guards against rounding. transformers' ``EtaLogitsWarper`` computes the same
-    ``eta`` (its docstring's ``sqrt(epsilon * e^-entropy)`` is not what its code does).
+    ``eta`` (its docstring's ``sqrt(epsilon * e^-entropy)`` is not what its code does), with another
+    float32 formula for the entropy: a token whose probability lies within rounding of ``eta`` can
+    come out differently (1 row of 64 in ``benchmarks/bench_chain.py``, where lmsample agrees with
+    the float64 :func:`lmsample.eta_filter`).
 
     >>> import math, torch
     >>> Eta(0.25)(None, torch.tensor([[math.log(q) for q in (0.5, 0.25, 0.125, 0.125)]])).isfinite().tolist()
