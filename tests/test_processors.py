@@ -607,3 +607,16 @@ def test_new_processors_accept_half_precision_and_non_contiguous_scores():
     # bfloat16 scores give the same kept set as in float64
     for proc in (Typical(0.8), TopNSigma(1.0)):
         assert torch.equal(torch.isfinite(proc(None, half)), torch.isfinite(proc(None, half.double()))), proc
+
+
+def test_chain_step_names_are_those_of_the_numpy_chain(chain):
+    from lmsample.processors import CHAIN_STEPS
+
+    # the torch chain adds the repetition penalty, which reads the previous tokens from input_ids
+    assert list(CHAIN_STEPS) == [*chain.STEP_NAMES, "repetition_penalty"]
+    for bad in [("typical", 0.0), ("epsilon", 1.0), ("eta", 0.0), ("top_n_sigma", -1.0)]:
+        with pytest.raises(ValueError) as numpy_error:
+            chain.apply_chain([0.0, 1.0], [bad])
+        with pytest.raises(ValueError) as torch_error:
+            chain_processors([bad])
+        assert str(torch_error.value) == str(numpy_error.value), bad
