@@ -11,6 +11,11 @@ is faster), and how many rows keep a different set of tokens; where they differ 
 one matches the float64 numpy reference of :mod:`lmsample.chain` (when installed).
 
     .venv/bin/python benchmarks/bench_chain.py [--repeats 7] [--threads 2]
+
+On a machine whose cores other processes keep busy, two torch threads time badly: every parallel
+operation waits for a thread that was descheduled, and lmsample's processors run more, smaller
+operations than transformers' sort (TopP's ratios of ``bench_top_p.py`` drop the same way there).
+``--threads 1`` measures the work itself.
 """
 from __future__ import annotations
 
@@ -33,15 +38,20 @@ KINDS = {"peaked": 12.0, "medium": 3.0, "flat": 0.5}  # scale of standard-normal
 
 def best_ms(fns, repeats: int) -> list:
     """The fastest of ``repeats`` timings of each function, run in turns (so that a busy machine
-    slows both alike); the minimum is the least disturbed run."""
-    best = [float("inf")] * len(fns)
+    slows both alike); the minimum is the least disturbed run. A function that takes a few
+    milliseconds is timed over as many calls as make 50 ms (the same number for every function),
+    so that one descheduling does not decide its time."""
+    start = time.perf_counter()
     for fn in fns:
         fn()  # warm-up
+    calls = max(1, int(0.05 / max((time.perf_counter() - start) / len(fns), 1e-6)))
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
         for i, fn in enumerate(fns):
             start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
+            for _ in range(calls):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - start) / calls)
     return [1e3 * b for b in best]
 
 
