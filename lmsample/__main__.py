@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--eta", type=float, default=None, help="eta sampling: its epsilon")
     gen.add_argument(
         "--repetition-penalty", type=float, default=None,
-        help="divide the positive logits of tokens already in the text by this (multiply the negative ones), before every sampler",
+        help="divide the positive logits of tokens already in the text by this (multiply the negative ones), "
+        "before every sampler",
     )
     gen.add_argument(
         "--chain", type=_chain, default=None, metavar="STEPS",
