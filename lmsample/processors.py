@@ -614,8 +614,10 @@ def processors_for(
     :func:`chain_processors`.
     """
     out = []
-    if repetition_penalty is not None and RepetitionPenalty(repetition_penalty).penalty != 1.0:
-        out.append(RepetitionPenalty(repetition_penalty))
+    if repetition_penalty is not None:
+        penalty = RepetitionPenalty(repetition_penalty)
+        if penalty.penalty != 1.0:
+            out.append(penalty)
     if as_temperature(temperature) != 1.0:
         out.append(Temperature(temperature))
     if top_k is not None:
