@@ -44,6 +44,60 @@ def test_generate_bad_setting_is_an_error_not_a_traceback(capsys):
     assert "p must be in (0, 1]" in capsys.readouterr().err
 
 
+def test_generate_new_samplers_in_transformers_order(capsys):
+    args = ["generate", "Hello world", "--typical", "0.9", "--eta", "0.001", "--repetition-penalty", "1.3",
+            "--temperature", "0.8", "--seed", "4", "--max-new-tokens", "6"]
+    assert main(args) == 0
+    model, tok = tiny_gpt2()
+    ids = torch.tensor([tok.encode("Hello world")])
+    out = generate(model, ids, 6, temperature=0.8, typical=0.9, eta=0.001, repetition_penalty=1.3,
+                   generator=torch.Generator().manual_seed(4))
+    assert capsys.readouterr().out == "Hello world" + tok.decode(out[0, ids.shape[1]:]) + "\n"
+
+
+def test_generate_chain_gives_the_order(capsys):
+    args = ["generate", "Hello world", "--chain", "min_p=0.05, temperature=2,top_n_sigma=1.5", "--seed", "5",
+            "--max-new-tokens", "6", "--repetition-penalty", "1.2"]
+    assert main(args) == 0
+    model, tok = tiny_gpt2()
+    ids = torch.tensor([tok.encode("Hello world")])
+    steps = [("min_p", 0.05), ("temperature", 2.0), ("top_n_sigma", 1.5)]
+    out = generate(model, ids, 6, steps=steps, repetition_penalty=1.2, generator=torch.Generator().manual_seed(5))
+    assert capsys.readouterr().out == "Hello world" + tok.decode(out[0, ids.shape[1]:]) + "\n"
+
+
+@pytest.mark.parametrize(
+    "chain, message",
+    [
+        ("min_p=0.1,topk=3", "unknown step 'topk'; the steps are temperature, top_k"),
+        ("top_k=2.5", "top_k needs an integer, got '2.5'"),
+        ("typical=much", "typical needs a number, got 'much'"),
+        ("min_p=0.1,top_p=3", r"steps[1] ('top_p'): p must be in (0, 1], got 3.0"),
+        ("min_p", "expected name=value steps separated by commas, got 'min_p'"),
+        ("eta=1", r"steps[0] ('eta'): epsilon must be in (0, 1), got 1.0"),
+    ],
+)
+def test_generate_bad_chain_is_a_usage_error(capsys, chain, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "Hi", "--chain", chain])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_generate_chain_replaces_the_sampler_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "Hi", "--chain", "min_p=0.1", "--top-p", "0.9", "--temperature", "0.7"])
+    assert exit_info.value.code == 2
+    assert "--chain gives every sampler in its order: put --temperature, --top-p in it instead" in capsys.readouterr().err
+
+
+def test_generate_bad_new_sampler_value_is_an_error(capsys):
+    assert main(["generate", "Hi", "--epsilon", "1.5"]) == 1
+    assert "epsilon must be in [0, 1), got 1.5" in capsys.readouterr().err
+    assert main(["generate", "Hi", "--repetition-penalty", "0"]) == 1
+    assert "penalty must be a finite number > 0" in capsys.readouterr().err
+
+
 def test_tune_prints_k_and_p_with_their_coverage(tmp_path, capsys):
     text = tmp_path / "held_out.txt"
     text.write_text("We the People of the United States, in Order to form a more perfect Union, establish Justice. " * 3)

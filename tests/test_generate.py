@@ -6,7 +6,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lmsample import generate, tiny_gpt2
+from transformers import LogitsProcessorList
+
+from lmsample import chain_processors, generate, tiny_gpt2
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -22,9 +24,13 @@ def prompt_ids(tokenizer, *texts):
     return torch.tensor([tokenizer.encode(t) for t in texts], dtype=torch.long)
 
 
+HF_NAMES = dict(typical="typical_p", epsilon="epsilon_cutoff", eta="eta_cutoff", repetition_penalty="repetition_penalty")
+
+
 def hf_generate(model, ids, n, seed=None, **settings):
     """transformers' generate with the same settings (None means 'off', as in lmsample)."""
     kwargs = dict(max_new_tokens=n, attention_mask=torch.ones_like(ids))
+    kwargs.update({HF_NAMES[k]: settings.pop(k) for k in list(settings) if k in HF_NAMES})
     if settings.get("temperature", 1.0) == 0:
         kwargs.update(do_sample=False)
     else:
@@ -48,6 +54,12 @@ SETTINGS = [
     dict(temperature=1.3, top_k=200, top_p=0.95),
     dict(min_p=0.2),
     dict(temperature=0.8, top_p=0.8, min_p=0.1),
+    dict(typical=0.9),
+    dict(typical=0.3),
+    dict(epsilon=3e-4),
+    dict(eta=3e-4),
+    dict(repetition_penalty=1.5),
+    dict(temperature=0.8, top_k=100, typical=0.8, epsilon=1e-3, eta=1e-3, repetition_penalty=1.3),
 ]
 
 
@@ -72,6 +84,46 @@ def test_greedy_reproduces_transformers_greedy_search(tiny):
     assert ours.tolist() == hf_generate(model, ids, 15, temperature=0).tolist()
     # top-k, top-p, min-p never remove the maximum: greedy is unchanged by them
     assert generate(model, ids, 15, temperature=0, top_k=3, top_p=0.5, min_p=0.5).tolist() == ours.tolist()
+
+
+def test_greedy_with_repetition_penalty_reproduces_transformers(tiny):
+    # the penalty is a processor of the raw logits, not a filter: greedy decoding reads it too
+    model, tok = tiny
+    ids = prompt_ids(tok, "Hello world, this is", "A quick brown fox jumps")
+    ours = generate(model, ids, 15, temperature=0, repetition_penalty=1.5)
+    assert ours.tolist() == hf_generate(model, ids, 15, temperature=0, repetition_penalty=1.5).tolist()
+    assert ours.tolist() != generate(model, ids, 15, temperature=0).tolist()
+
+
+def test_steps_give_the_chain_in_its_order(tiny):
+    model, tok = tiny
+    ids = prompt_ids(tok, "The meaning of life is", "Once upon a time there")
+    g = lambda: torch.Generator().manual_seed(2)  # noqa: E731
+    # transformers' order spelled as steps: the same tokens as the keywords
+    hf_order = generate(model, ids, 10, temperature=0.8, top_k=100, top_p=0.9, generator=g())
+    steps = [("temperature", 0.8), ("top_k", 100), ("top_p", 0.9)]
+    assert generate(model, ids, 10, steps=steps, generator=g()).tolist() == hf_order.tolist()
+    # another order: what transformers' generate does with the same processors passed in that order
+    steps = [("min_p", 0.05), ("temperature", 2.0), ("typical", 0.9), ("top_n_sigma", 1.5)]
+    ours = generate(model, ids, 10, steps=steps, repetition_penalty=1.3, generator=g())
+    torch.manual_seed(2)
+    processors = LogitsProcessorList(chain_processors([("repetition_penalty", 1.3)] + steps))
+    theirs = model.generate(
+        ids, do_sample=True, top_k=0, max_new_tokens=10, attention_mask=torch.ones_like(ids), logits_processor=processors
+    )
+    assert ours.tolist() == theirs.tolist()
+    # temperature 0 as a step keeps the tied maxima: greedy, when the maximum is unique
+    assert generate(model, ids, 8, steps=[("temperature", 0)], generator=g()).tolist() == generate(
+        model, ids, 8, temperature=0
+    ).tolist()
+
+
+def test_steps_leave_the_keywords_unset(tiny):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="leave temperature, top_p unset"):
+        generate(model, prompt_ids(tok, "Hi"), 3, temperature=0.7, top_p=0.9, steps=[("min_p", 0.1)])
+    with pytest.raises(ValueError, match=r"steps\[0\]: unknown step name 'nucleus'"):
+        generate(model, prompt_ids(tok, "Hi"), 3, steps=[("nucleus", 0.9)])
 
 
 def test_returns_prompt_then_new_tokens_and_accepts_1d_input(tiny):
@@ -130,7 +182,12 @@ def test_rows_stop_at_the_end_token_like_transformers(tiny):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(temperature=-1), dict(top_k=0), dict(top_p=0.0), dict(min_p=2.0), dict(temperature=0, top_p=1.5)]
+    "kwargs",
+    [
+        dict(temperature=-1), dict(top_k=0), dict(top_p=0.0), dict(min_p=2.0), dict(temperature=0, top_p=1.5),
+        dict(typical=0.0), dict(epsilon=1.0), dict(eta=0.0), dict(temperature=0, eta=1.5), dict(repetition_penalty=0.0),
+        dict(steps=[("typical", 1.5)]),
+    ],
 )
 def test_invalid_settings_raise_value_error(tiny, kwargs):
     model, tok = tiny
@@ -148,7 +205,11 @@ def test_invalid_input_ids_raise_value_error(tiny):
         generate(model, torch.zeros(1, 3, dtype=torch.long), -1)
 
 
-@pytest.mark.parametrize("settings", [dict(temperature=0), dict(top_k=20, top_p=0.9)], ids=["greedy", "sampled"])
+@pytest.mark.parametrize(
+    "settings",
+    [dict(temperature=0), dict(top_k=20, top_p=0.9), dict(steps=[("typical", 0.9), ("eta", 1e-3)], repetition_penalty=1.2)],
+    ids=["greedy", "sampled", "chain"],
+)
 def test_generation_emits_no_warning(tiny, settings):
     # transformers 5.24 deprecated the `past_key_values` argument of forward ("Use `cache`"):
     # whatever the installed release calls it, generate must not trigger a warning of any kind
