@@ -28,6 +28,7 @@ _LAZY = {
     "LimitsExplorer": "limits",
     "TruncationExplorer": "truncation",
     "NextTokenExplorer": "model",
+    "ChainExplorer": "chain",
 }
 
 

@@ -24,6 +24,8 @@ from ._blit import BlitFigure
 from .truncation import DISTRIBUTIONS as TRUNCATION_DISTRIBUTIONS
 
 KEPT, CUT, NONE = "#3b75af", "#b0b0b0", "—"
+#: y-range of the panels on the log scale
+LOG_RANGE = (1e-6, 1.5)
 
 #: parameter slider of each step: (min, max, step, starting value, readout format)
 SLIDERS = {
@@ -66,7 +68,7 @@ class ChainExplorer:
     """A chain of up to ``slots`` steps on a next-token distribution, one panel per step.
 
     Controls (attributes): ``distribution`` (dropdown), ``kinds[i]`` (dropdown: the step in slot
-    ``i``), ``values[i]`` (its parameter), ``earlier[i]`` and ``remove[i]`` (buttons), ``reset``.
+    ``i``), ``values[i]`` (its parameter), ``earlier[i]`` and ``remove[i]`` (buttons), ``reset``, ``log_scale`` (checkbox).
     ``steps()`` is the chain as :func:`lmsample.apply_chain` takes it; ``trace()`` the distributions
     before and after each step.
     """
@@ -101,6 +103,9 @@ class ChainExplorer:
             rows.append(widgets.HBox([kind, value, up, cut]))
         self.reset = widgets.Button(description="reset chain", layout=widgets.Layout(width="110px"))
         self.reset.on_click(lambda _: self.set_steps(self.start_steps))
+        self.log_scale = widgets.Checkbox(value=False, description="log scale", indent=False,
+                                          layout=widgets.Layout(width="110px"))
+        self.log_scale.observe(lambda change: self._set_scale(), names="value")
         self.readout = widgets.HTML()
 
         n_panels = slots + 1
@@ -126,7 +131,8 @@ class ChainExplorer:
         self.axes[n_panels // 2].set_ylabel("probability", fontsize=8)
 
         self.distribution.observe(lambda change: self._load(), names="value")
-        self.widget = widgets.VBox([self.distribution, *rows, self.reset, self.live.widget, self.readout])
+        self.widget = widgets.VBox([self.distribution, *rows, widgets.HBox([self.reset, self.log_scale]),
+                                    self.live.widget, self.readout])
         self._load(refresh=False)
         self.set_steps(self.start_steps)
 
@@ -205,6 +211,18 @@ class ChainExplorer:
         slots = self._slots()
         slots[i] = (NONE, None)
         self._fill(slots)
+
+    def _set_scale(self) -> None:
+        for ax in self.axes:
+            if self.log_scale.value:
+                ax.set_yscale("log")
+                ax.set_ylim(*LOG_RANGE)
+            else:
+                ax.set_yscale("linear")
+                ax.set_ylim(0, 1.05)
+                ax.set_yticks([0, 0.5, 1])
+        self.live.invalidate()
+        self.update()
 
     # -- the distribution
     def _load(self, refresh: bool = True) -> None:
