@@ -22,11 +22,14 @@ def png(explorer):
 
 
 def heights(ex, panel):
-    return [round(b.get_height(), 12) for b in ex.bars[panel][: ex.shown.size]]
+    """The bar heights panel ``panel`` draws, read back from its rectangles."""
+    verts = ex.bars[panel].get_paths()
+    return [float(path.vertices[1, 1]) for path in verts]
 
 
 def colours(ex, panel):
-    return ["kept" if b.get_facecolor()[:3] == pytest.approx(_rgb(KEPT)) else "cut" for b in ex.bars[panel][: ex.shown.size]]
+    rgb = ex.bars[panel].get_facecolors()[:, :3]
+    return ["kept" if c == pytest.approx(_rgb(KEPT)) else "cut" if c == pytest.approx(_rgb(CUT)) else "?" for c in rgb]
 
 
 def _rgb(hex_colour):
@@ -39,6 +42,7 @@ def test_starts_with_the_default_chain_and_one_panel_per_step():
     assert len(ex.axes) == 5 and len(ex.trace()) == 5
     assert ex.titles[1].get_text().startswith("step 1: min-p 0.1")
     assert "min-p 0.1 → top-p 0.9 → typical 0.9 → temperature 1.5" in ex.readout.value
+    assert ex.readout.value.count("<tr>") == 5  # a header and one row per step
 
 
 def test_min_p_and_top_p_in_both_orders_on_p4():
@@ -47,7 +51,8 @@ def test_min_p_and_top_p_in_both_orders_on_p4():
     ex.set_steps([("min_p", 0.45), ("top_p", 0.75)])  # 0.45: no token on the threshold
     assert heights(ex, 2)[:2] == pytest.approx([4 / 7, 3 / 7]) and colours(ex, 2) == ["kept", "kept", "cut", "cut"]
     assert heights(ex, 2)[2] == pytest.approx(2 / 9)  # removed by top-p, drawn at its height before the step
-    assert ex.titles[3].get_text() == "step 3: — (empty slot: nothing changes)"
+    assert ex.titles[3].get_text() == "step 3: — (empty slot)"
+    assert heights(ex, 3) == pytest.approx([4 / 7, 3 / 7, 0.0, 0.0]) and ex.panel_kept[3].tolist() == ex.panel_kept[2].tolist()  # no grey
     ex.move_earlier(1)  # top-p first
     assert ex.steps() == [("top_p", 0.75), ("min_p", 0.45)]
     final = ex.trace()[-1]
@@ -91,7 +96,7 @@ def test_a_real_vocabulary_through_extra():
     z = np.random.default_rng(0).normal(0, 2, 5000)
     ex = ChainExplorer(extra={"model": (lambda i: f"tok{i}", z)})
     assert ex.distribution.value == "model" and ex.labels[0] == f"tok{int(np.argmax(z))}"
-    assert "of 5,000" in ex.titles[1].get_text()
+    assert ex.titles[0].get_text() == "input: 5,000 of 5,000 tokens" and len(heights(ex, 1)) == 30
     assert np.array_equal(ex.trace()[-1], lmsample.apply_chain(z, list(DEFAULT_STEPS)))
 
 
