@@ -301,7 +301,7 @@ class ChainExplorer:
         chain = " → ".join(f"{_label(n)} {v:g}" if n != "top_k" else f"top-k {v}" for n, v in steps) or "(empty chain)"
         final = trace[-1]
         kept_labels = [html.escape(self.labels[b]) for b in range(shown.size) if final[shown[b]] > 0]
-        table = ("<table style='font-size:90%'><tr><th>step</th><th></th><th>kept</th><th>removed</th>"
+        table = ("<table style='font-size:90%; border-spacing:12px 0'><tr><th>step</th><th></th><th>kept</th><th>removed</th>"
                  "<th>mass of its input kept</th><th>top probability after</th></tr>" + "".join(rows) + "</table>")
         self.readout.value = (f"chain: <code>{html.escape(chain)}</code> &nbsp; → {int(np.count_nonzero(final)):,} of "
                               f"{vocab:,} tokens kept; shown and kept: <code>{', '.join(kept_labels)}</code>{table}")
