@@ -47,8 +47,8 @@ def _check_epsilon(epsilon, low_open: bool) -> float:
 
 def _check_n(n) -> float:
     n = as_real(n, "n")
-    if not 0.0 <= n < math.inf:
-        raise ValueError(f"n must be a finite number >= 0, got {n!r}")
+    if n < 0.0:
+        raise ValueError(f"n must be >= 0, got {n!r}")
     return n
 
 
@@ -161,6 +161,8 @@ def eta_filter(probs, epsilon: float) -> np.ndarray:
 def _sigma_keep(logits: np.ndarray, n: float) -> np.ndarray:
     """The mask of top-n-sigma: finite logits >= max - n * std (ddof 0) of the finite logits."""
     finite = np.isfinite(logits)
+    if n == math.inf:  # every finite logit (inf * 0 would be nan when all are equal)
+        return finite
     values = logits[finite]
     threshold = values.max() - n * float(values.std())
     return finite & (logits >= threshold)
@@ -192,8 +194,8 @@ def repetition_penalty(logits, previous, penalty: float) -> np.ndarray:
     """
     logits = _as_masked_logits(logits)
     penalty = as_real(penalty, "penalty")
-    if not 0.0 < penalty < math.inf:
-        raise ValueError(f"penalty must be a finite number > 0, got {penalty!r}")
+    if penalty <= 0.0:
+        raise ValueError(f"penalty must be > 0, got {penalty!r}")
     try:
         seen = np.asarray(previous)
     except (TypeError, ValueError) as exc:  # pragma: no cover - ragged input
@@ -205,7 +207,8 @@ def repetition_penalty(logits, previous, penalty: float) -> np.ndarray:
     out = logits.copy()
     idx = np.unique(seen).astype(np.int64)
     z = out[idx]
-    out[idx] = np.where(z > 0, z / penalty, z * penalty)
+    with np.errstate(invalid="ignore"):  # 0 * inf: that branch is not taken for a zero logit
+        out[idx] = np.where(z > 0, z / penalty, np.where(z < 0, z * penalty, z))
     return out
 
 

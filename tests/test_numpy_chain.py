@@ -175,7 +175,12 @@ def test_top_n_sigma_kept_set_does_not_change_with_temperature():
     assert checked > 2900
 
 
-@pytest.mark.parametrize("bad", [dict(n=-0.5), dict(n=float("inf")), dict(logits=[0.0, float("nan")]),
+def test_top_n_sigma_with_infinite_n_keeps_every_finite_logit():
+    assert top_n_sigma_filter([1.0, -np.inf, 1.0], np.inf).tolist() == [0.5, 0.0, 0.5]
+    assert close(top_n_sigma_filter([0.0, np.log(3.0)], np.inf), [0.25, 0.75])
+
+
+@pytest.mark.parametrize("bad", [dict(n=-0.5), dict(n=float("nan")), dict(logits=[0.0, float("nan")]),
                                  dict(logits=[0.0, float("inf")]), dict(logits=[-float("inf")] * 2)])
 def test_top_n_sigma_invalid(bad):
     args = {"logits": [1.0, 2.0], "n": 1.0, **bad}
@@ -191,6 +196,8 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():
     assert repetition_penalty(z, [0, 1], 0.5).tolist() == [4.0, -0.5, 0.5, 0.0]  # < 1 rewards repeating
     assert repetition_penalty(z, [], 1.3).tolist() == z.tolist()
     assert repetition_penalty(z, np.array([2]), 1.0).tolist() == z.tolist()
+    # an infinite penalty: positive logits to 0, negative ones to -inf, zero stays zero
+    assert repetition_penalty(z, [0, 1, 3], np.inf).tolist() == [0.0, -np.inf, 0.5, 0.0]
     assert np.array_equal(z, before)
 
 
