@@ -93,7 +93,8 @@ class ChainExplorer:
                                              layout=widgets.Layout(width="690px"))
         self.kinds, self.values, self.earlier, self.remove, rows = [], [], [], [], []
         for i in range(slots):
-            kind = widgets.Dropdown(options=[NONE, *SLIDERS], value=NONE, description=f"step {i + 1}",
+            kind = widgets.Dropdown(options=[(NONE, NONE), *((_label(n), n) for n in SLIDERS)], value=NONE,
+                                    description=f"step {i + 1}",
                                     style={"description_width": "50px"}, layout=widgets.Layout(width="190px"))
             value = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.05, continuous_update=True,
                                         description="value", style={"description_width": "40px"},
