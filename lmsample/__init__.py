@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from ._lazy import lazy_getattr
 
+from .chain import (
+    STEP_NAMES,
+    apply_chain,
+    chain_trace,
+    epsilon_filter,
+    eta_filter,
+    eta_threshold,
+    repetition_penalty,
+    sample_chain,
+    top_n_sigma_filter,
+    typical_filter,
+    typical_order,
+)
 from .decoding import EOS, beam_search, exhaustive_best, greedy_decode, sequence_prob
 from .metrics import distinct_n, ends_in_repetition, ngrams, perplexity, repetition
 from .sampling import derail_probability, descending_order, draw, inverse_cdf_sample, tail_mass
@@ -25,6 +38,8 @@ EXERCISES = {
     "04-limits": ("softmax_t", "temperature_for_max_prob"),
     "05-top-k-top-p": ("top_k_filter", "top_p_filter", "nucleus_size", "min_p_filter", "sample_next"),
     "06-gpt2": ("golden_rank", "golden_cdf", "choose_k", "choose_p", "distinct_n", "perplexity"),
+    "07-chain": ("typical_filter", "epsilon_filter", "eta_filter", "top_n_sigma_filter", "repetition_penalty",
+                 "apply_chain", "sample_chain"),
 }
 
 # name -> submodule for the torch half, imported on first attribute access (PEP 562)
@@ -59,6 +74,10 @@ __getattr__ = lazy_getattr(__name__, _LAZY, globals())
 __all__ = [name for names in EXERCISES.values() for name in names] + [
     "EOS",
     "EXERCISES",
+    "STEP_NAMES",
+    "chain_trace",
+    "eta_threshold",
+    "typical_order",
     "descending_order",
     "ends_in_repetition",
     "ngrams",

@@ -101,7 +101,7 @@ def test_binder_installs_the_package_itself():
 
 def test_every_exercise_is_exported():
     names = [name for names in lmsample.EXERCISES.values() for name in names]
-    assert len(names) == 25 == len(set(names))
+    assert len(names) == 32 == len(set(names))
     for name in names:
         assert callable(getattr(lmsample, name)), name
         assert getattr(lmsample, name).__doc__, f"{name} has no docstring"

@@ -20,8 +20,9 @@ from pathlib import Path
 
 #: modules replaced whole: they implement the exercises again, batched in torch
 REMOVED_MODULES = {"processors", "generation"}
-#: public functions that are most of an exercise by themselves
-ALSO_REMOVED = {"ngrams"}
+#: public functions that are most of an exercise by themselves (chain_trace is apply_chain step by step,
+#: typical_order and eta_threshold are most of typical_filter and eta_filter)
+ALSO_REMOVED = {"ngrams", "chain_trace", "typical_order", "eta_threshold"}
 
 
 def _message(module: str, name: str) -> str:

@@ -29,6 +29,7 @@ _LAZY = {
     "TruncationExplorer": "truncation",
     "NextTokenExplorer": "model",
     "GoldenPositionExplorer": "golden",
+    "ChainExplorer": "chain",
 }
 
 
