@@ -52,6 +52,13 @@ def _check_n(n) -> float:
     return n
 
 
+def _check_penalty(penalty) -> float:
+    penalty = as_real(penalty, "penalty")
+    if penalty <= 0.0:
+        raise ValueError(f"penalty must be > 0, got {penalty!r}")
+    return penalty
+
+
 def _check_min_p(min_p) -> float:
     min_p = as_real(min_p, "min_p")
     if not 0.0 <= min_p <= 1.0:
@@ -193,9 +200,7 @@ def repetition_penalty(logits, previous, penalty: float) -> np.ndarray:
     [1.0, -2.0, 0.5]
     """
     logits = _as_masked_logits(logits)
-    penalty = as_real(penalty, "penalty")
-    if penalty <= 0.0:
-        raise ValueError(f"penalty must be > 0, got {penalty!r}")
+    penalty = _check_penalty(penalty)
     try:
         seen = np.asarray(previous)
     except (TypeError, ValueError) as exc:  # pragma: no cover - ragged input

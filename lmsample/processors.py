@@ -34,6 +34,7 @@ import sys
 import torch
 
 from ._checks import as_int, as_real, as_temperature
+from .chain import _check_epsilon, _check_mass, _check_n, _check_penalty
 from .truncation import _check_p
 
 __all__ = [
@@ -322,20 +323,6 @@ def _bucket_threshold(keys: torch.Tensor, probs: torch.Tensor, buckets: torch.Te
 
 # --- the sampler chain (lesson 07): typical, epsilon, eta, top-n-sigma, repetition penalty ------
 
-def _check_mass(mass) -> float:
-    mass = as_real(mass, "mass")
-    if not 0.0 < mass <= 1.0:
-        raise ValueError(f"mass must be in (0, 1], got {mass!r}")
-    return mass
-
-
-def _check_epsilon(epsilon, low_open: bool) -> float:
-    epsilon = as_real(epsilon, "epsilon")
-    if not ((0.0 < epsilon < 1.0) if low_open else (0.0 <= epsilon < 1.0)):
-        raise ValueError(f"epsilon must be in {'(0, 1)' if low_open else '[0, 1)'}, got {epsilon!r}")
-    return epsilon
-
-
 def _entropy(probs: torch.Tensor) -> torch.Tensor:
     """Entropy in nats of each row of ``probs``, with 0 log 0 = 0; shape ``(batch, 1)``."""
     return torch.special.xlogy(probs, probs).sum(-1, keepdim=True).neg_()
@@ -478,16 +465,15 @@ class TopNSigma:
     """
 
     def __init__(self, n: float):
-        n = as_real(n, "n")
-        if not 0.0 <= n < math.inf:
-            raise ValueError(f"n must be a finite number >= 0, got {n!r}")
-        self.n = n
+        self.n = _check_n(n)
 
     def __repr__(self) -> str:
         return f"TopNSigma({self.n!r})"
 
     def __call__(self, input_ids, scores: torch.Tensor) -> torch.Tensor:
         scores = _check_scores(scores)
+        if self.n == math.inf:  # every finite score (inf * 0 would be nan on a row of equal scores)
+            return scores.masked_fill(~torch.isfinite(scores), _NEG_INF)
         # mean and variance in float64 for float64 scores, float32 otherwise (it agrees with float64
         # to rounding; half precision would not)
         x = scores if scores.dtype in (torch.float64, torch.float32) else scores.float()
@@ -525,10 +511,7 @@ class RepetitionPenalty:
     """
 
     def __init__(self, penalty: float):
-        penalty = as_real(penalty, "penalty")
-        if not 0.0 < penalty < math.inf:
-            raise ValueError(f"penalty must be a finite number > 0, got {penalty!r}")
-        self.penalty = penalty
+        self.penalty = _check_penalty(penalty)
 
     def __repr__(self) -> str:
         return f"RepetitionPenalty({self.penalty!r})"
@@ -551,7 +534,9 @@ class RepetitionPenalty:
             raise ValueError(f"input_ids hold a token id outside range({scores.shape[1]}), the vocabulary of scores")
         seen = out.gather(1, ids)
         # a token seen several times is written several times, always with the same value
-        out.scatter_(1, ids, torch.where(seen > 0, seen / self.penalty, seen * self.penalty))
+        # zero stays zero: the other branches are never taken for it (0 * inf would be nan)
+        penalised = torch.where(seen > 0, seen / self.penalty, torch.where(seen < 0, seen * self.penalty, seen))
+        out.scatter_(1, ids, penalised)
         return out
 
 

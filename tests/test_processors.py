@@ -380,8 +380,8 @@ def test_repetition_penalty_checks_input_ids():
     "make, bad",
     [
         (Typical, 0.0), (Typical, 1.5), (Typical, math.nan), (Epsilon, -0.1), (Epsilon, 1.0), (Eta, 0.0),
-        (Eta, 1.0), (TopNSigma, -1.0), (TopNSigma, math.inf), (RepetitionPenalty, 0.0), (RepetitionPenalty, -1.2),
-        (RepetitionPenalty, math.inf), (Typical, "0.9"),
+        (Eta, 1.0), (TopNSigma, -1.0), (TopNSigma, math.nan), (RepetitionPenalty, 0.0), (RepetitionPenalty, -1.2),
+        (RepetitionPenalty, math.nan), (Typical, "0.9"),
     ],
 )
 def test_chain_processors_refuse_bad_arguments(make, bad):
@@ -449,7 +449,9 @@ def test_chain_processors_bad_steps_raise_value_error(steps, message):
 @pytest.fixture(scope="module")
 def chain():
     """The numpy reference of lesson 07 (lmsample.chain)."""
-    return pytest.importorskip("lmsample.chain")
+    import lmsample.chain
+
+    return lmsample.chain
 
 
 def test_batched_chain_processors_match_numpy_row_by_row(chain):
@@ -459,7 +461,8 @@ def test_batched_chain_processors_match_numpy_row_by_row(chain):
     scores[4] = torch.randint(0, 4, (2000,), generator=g).double()  # coarse grid: many exact ties
     scores[5, ::3] = -INF
     single = [("typical", 0.2), ("typical", 0.9), ("typical", 1.0), ("epsilon", 0.0), ("epsilon", 1e-3),
-              ("epsilon", 0.5), ("eta", 1e-4), ("eta", 0.3), ("top_n_sigma", 0.0), ("top_n_sigma", 1.5)]
+              ("epsilon", 0.5), ("eta", 1e-4), ("eta", 0.3), ("top_n_sigma", 0.0), ("top_n_sigma", 1.5),
+              ("top_n_sigma", math.inf)]
     chains = [[step] for step in single] + [
         [("min_p", 0.05), ("temperature", 2.0), ("typical", 0.8)],
         [("temperature", 0.5), ("top_k", 50), ("eta", 0.01), ("top_p", 0.9)],
@@ -620,3 +623,17 @@ def test_chain_step_names_are_those_of_the_numpy_chain(chain):
         with pytest.raises(ValueError) as torch_error:
             chain_processors([bad])
         assert str(torch_error.value) == str(numpy_error.value), bad
+
+
+def test_infinite_n_and_penalty_are_the_numpy_chain_limits(chain):
+    # n = inf keeps every finite score, also on a row of equal scores (sigma = 0: no inf * 0);
+    # an infinite penalty sends seen positive logits to 0 and seen negative ones to -inf, zero stays 0
+    scores = torch.tensor([[1.0, 1.0, 1.0, -INF], [3.0, -2.0, 0.0, 0.5]], dtype=torch.float64)
+    kept = TopNSigma(math.inf)(None, scores)
+    assert torch.isfinite(kept).tolist() == [[True, True, True, False], [True, True, True, True]]
+    ids = torch.tensor([[0, 1, 2], [0, 1, 2]])
+    out = RepetitionPenalty(math.inf)(ids, scores)
+    assert out[1].tolist() == [0.0, -INF, 0.0, 0.5]
+    for row in range(2):
+        expected = chain.repetition_penalty(scores[row].numpy(), [0, 1, 2], math.inf)
+        assert out[row].tolist() == expected.tolist()
