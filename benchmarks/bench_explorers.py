@@ -19,6 +19,7 @@ import numpy as np
 
 from lmsample.explorers import (
     BeamExplorer,
+    ChainExplorer,
     DerailExplorer,
     HistogramExplorer,
     LimitsExplorer,
@@ -76,6 +77,8 @@ def cases():
     yield "LimitsExplorer (T)", ex, ex.temperature, np.logspace(-3, 3, 8).tolist()
     ex = TruncationExplorer()
     yield "TruncationExplorer (p)", ex, ex.p, [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.4]
+    ex = ChainExplorer()
+    yield "ChainExplorer (step 2 value)", ex, ex.values[1], [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.4]
     try:
         yield from real_model_cases()
     except ImportError as exc:  # torch or transformers missing
