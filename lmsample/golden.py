@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .metrics import ngrams, perplexity, repetition
-from .tuning import choose_k, choose_p, golden_cdf, golden_rank
+from .tuning import choose_k, choose_p, golden_cdf, golden_rank, strict_rank
 
 __all__ = [
     "GoldenTokens",
@@ -47,6 +47,9 @@ class GoldenTokens:
     ranks: np.ndarray  # golden-token rank at each scored position, shape (n - 1,)
     cdfs: np.ndarray  # golden-token CDF at each scored position, shape (n - 1,)
     logprobs: np.ndarray  # natural log-probability of the golden token, shape (n - 1,)
+    strict_ranks: np.ndarray | None = None  # the k top-k needs under the lower-index rule (tuning.strict_rank)
+    entropies: np.ndarray | None = None  # entropy (nats) of the model's next-token distribution
+    top_probs: np.ndarray | None = None  # probability of the model's top choice
 
     @property
     def perplexity(self) -> float:
@@ -104,7 +107,7 @@ def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 12
         raise ValueError("text must have at least two tokens")
     spans = windows(ids.numel(), window)
     width = min(window, ids.numel())
-    ranks, cdfs, logprobs = [], [], []
+    ranks, cdfs, logprobs, strict, entropies, top = [], [], [], [], [], []
     bar = tqdm(total=ids.numel() - 1, desc="golden tokens", unit="tok", disable=not progress)
     for b in range(0, len(spans), batch_size):
         batch = spans[b : b + batch_size]
@@ -116,10 +119,15 @@ def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 12
             targets = ids[first : start + width]
             ranks.append(golden_rank(rows.numpy(), targets.numpy()))
             cdfs.append(golden_cdf(rows.numpy(), targets.numpy()))
-            logprobs.append(torch.log_softmax(rows.double(), -1).gather(1, targets[:, None])[:, 0].numpy())
+            logp = torch.log_softmax(rows.double(), -1)
+            logprobs.append(logp.gather(1, targets[:, None])[:, 0].numpy())
+            strict.append(strict_rank(rows.numpy(), targets.numpy()))
+            entropies.append(-(logp.exp() * logp).sum(-1).numpy())
+            top.append(logp.max(-1).values.exp().numpy())
             bar.update(len(targets))
     bar.close()
-    return GoldenTokens(ids.numpy(), np.concatenate(ranks), np.concatenate(cdfs), np.concatenate(logprobs))
+    join = np.concatenate
+    return GoldenTokens(ids.numpy(), join(ranks), join(cdfs), join(logprobs), join(strict), join(entropies), join(top))
 
 
 def suggest_k_p(golden: GoldenTokens, coverage: float = 0.95) -> Suggestion:
