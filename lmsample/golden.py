@@ -50,6 +50,7 @@ class GoldenTokens:
     strict_ranks: np.ndarray | None = None  # the k top-k needs under the lower-index rule (tuning.strict_rank)
     entropies: np.ndarray | None = None  # entropy (nats) of the model's next-token distribution
     top_probs: np.ndarray | None = None  # probability of the model's top choice
+    head_masses: np.ndarray | None = None  # [i, k - 1]: total probability of the k most probable tokens, k <= head
 
     @property
     def perplexity(self) -> float:
@@ -97,8 +98,11 @@ def windows(n_tokens: int, window: int) -> list:
 
 
 @torch.no_grad()
-def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 128, batch_size: int = 4, progress: bool = True) -> GoldenTokens:
-    """Golden-token ranks, CDFs and log-probabilities of ``text`` (default: :func:`held_out_text`) under ``model``."""
+def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 128, batch_size: int = 4, progress: bool = True,
+                  head: int = 100) -> GoldenTokens:
+    """Golden-token ranks, CDFs and log-probabilities of ``text`` (default: :func:`held_out_text`) under ``model``,
+    with the strict ranks, the entropy and top probability of each distribution and the mass of its
+    ``head`` most probable tokens."""
     from tqdm.auto import tqdm
 
     text = held_out_text() if text is None else text
@@ -107,7 +111,7 @@ def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 12
         raise ValueError("text must have at least two tokens")
     spans = windows(ids.numel(), window)
     width = min(window, ids.numel())
-    ranks, cdfs, logprobs, strict, entropies, top = [], [], [], [], [], []
+    ranks, cdfs, logprobs, strict, entropies, top, heads = [], [], [], [], [], [], []
     bar = tqdm(total=ids.numel() - 1, desc="golden tokens", unit="tok", disable=not progress)
     for b in range(0, len(spans), batch_size):
         batch = spans[b : b + batch_size]
@@ -123,11 +127,13 @@ def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 12
             logprobs.append(logp.gather(1, targets[:, None])[:, 0].numpy())
             strict.append(strict_rank(rows.numpy(), targets.numpy()))
             entropies.append(-(logp.exp() * logp).sum(-1).numpy())
-            top.append(logp.max(-1).values.exp().numpy())
+            head_probs = logp.topk(min(head, logp.shape[-1]), dim=-1).values.exp()
+            top.append(head_probs[:, 0].numpy())
+            heads.append(head_probs.cumsum(-1).numpy())
             bar.update(len(targets))
     bar.close()
     join = np.concatenate
-    return GoldenTokens(ids.numpy(), join(ranks), join(cdfs), join(logprobs), join(strict), join(entropies), join(top))
+    return GoldenTokens(ids.numpy(), join(ranks), join(cdfs), join(logprobs), join(strict), join(entropies), join(top), join(heads))
 
 
 def suggest_k_p(golden: GoldenTokens, coverage: float = 0.95) -> Suggestion:

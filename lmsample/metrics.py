@@ -166,3 +166,36 @@ def seed_spread(values) -> Spread:
         raise ValueError("values must be finite")
     sd = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
     return Spread(float(arr.mean()), sd, float(arr.min()), float(arr.max()), int(arr.size))
+
+
+def grid_measures(ids, logprobs, n: int = 2) -> dict:
+    """Quality and diversity of a grid of generations, each with its spread.
+
+    ``ids[s][i]`` is sample ``s`` of the continuation of prompt ``i`` (token ids) and
+    ``logprobs[s][i]`` the log-probabilities of its tokens under the model. Returns
+    :class:`Spread` s of
+
+    - ``"perplexity"``: for each sample index ``s``, the perplexity of its continuations together;
+      spread over ``s`` (the seeds);
+    - ``"distinct"``: for each ``s``, the mean over prompts of :func:`distinct_n` of each
+      continuation (diversity *within* a text); spread over ``s``;
+    - ``"repetition"``: for each ``s``, the fraction of its continuations that end in a loop
+      (:func:`repetition`); spread over ``s``;
+    - ``"across"``: for each prompt ``i``, :func:`pooled_distinct_n` of its samples (diversity
+      *across* samples of the same prompt); spread over the prompts. A deterministic method gives
+      the same text every time: pass it once per sample (the grid repeated).
+
+    >>> m = grid_measures([[[1, 2, 3]], [[1, 2, 4]]], [[[-1.0, -1.0, -1.0]], [[-2.0, -2.0, -2.0]]])
+    >>> round(m["perplexity"].mean, 6), m["distinct"].mean, m["across"].mean, m["repetition"].mean
+    (5.053669, 1.0, 0.75, 0.0)
+    """
+    samples = len(ids)
+    if not samples or len(logprobs) != samples or any(len(row) != len(ids[0]) or not len(row) for row in ids):
+        raise ValueError("ids must be a non-empty grid [sample][prompt] of token sequences, and logprobs the same shape")
+    prompts = len(ids[0])
+    return {
+        "perplexity": seed_spread([perplexity(np.concatenate([np.asarray(lp, dtype=np.float64) for lp in logprobs[s]])) for s in range(samples)]),
+        "distinct": seed_spread([np.mean([distinct_n(t, n) for t in ids[s]]) for s in range(samples)]),
+        "repetition": seed_spread([repetition([list(t) for t in ids[s]]) for s in range(samples)]),
+        "across": seed_spread([pooled_distinct_n([list(ids[s][i]) for s in range(samples)], n) for i in range(prompts)]),
+    }

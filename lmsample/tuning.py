@@ -99,6 +99,33 @@ def coverage_curve(values, thresholds) -> np.ndarray:
     return np.searchsorted(np.sort(values), thresholds, side="right") / values.size
 
 
+def golden_probability_under_top_k(ranks, golden_probs, head_masses) -> np.ndarray:
+    """For ``k = 1 .. K``: the mean, over positions, of the probability that top-k *sampling* gives
+    the golden token, ``[rank <= k] * p_golden / (mass of the k most probable tokens)``.
+
+    ``ranks`` (the k top-k needs: :func:`strict_rank`), ``golden_probs`` (the golden token's
+    probability) have shape ``(N,)``; ``head_masses[i, k - 1]`` is the total probability of the ``k``
+    most probable tokens at position ``i``, shape ``(N, K)``. Maximising it over ``k`` is the
+    tempting objective "make the real next token as likely as possible": top-1 gives each position
+    where the golden token is the top choice probability 1, and every larger ``k`` dilutes them.
+
+    >>> golden_probability_under_top_k([1, 2], [0.5, 0.25], [[0.5, 0.75], [0.5, 0.75]]).tolist()
+    [0.5, 0.5]
+    """
+    ranks = np.asarray(ranks)
+    golden_probs = np.asarray(golden_probs, dtype=np.float64)
+    head_masses = np.asarray(head_masses, dtype=np.float64)
+    if ranks.ndim != 1 or ranks.size == 0 or not np.issubdtype(ranks.dtype, np.integer) or ranks.min() < 1:
+        raise ValueError("ranks must be a non-empty 1-D array of integers >= 1")
+    if golden_probs.shape != ranks.shape:
+        raise ValueError(f"golden_probs must have shape {ranks.shape}, got {golden_probs.shape}")
+    if head_masses.ndim != 2 or head_masses.shape[0] != ranks.size:
+        raise ValueError(f"head_masses must have shape ({ranks.size}, K), got {head_masses.shape}")
+    k = np.arange(1, head_masses.shape[1] + 1)
+    kept = ranks[:, None] <= k[None, :]
+    return (np.where(kept, golden_probs[:, None], 0.0) / head_masses).mean(axis=0)
+
+
 def _check_coverage(coverage) -> float:
     coverage = as_real(coverage, "coverage")
     if not 0.0 < coverage <= 1.0:
