@@ -13,7 +13,7 @@ from .metrics import Spread, distinct_n, ends_in_repetition, final_loop, ngrams,
 from .sampling import derail_probability, descending_order, draw, inverse_cdf_sample, tail_mass
 from .temperature import apply_temperature, entropy, softmax, softmax_t, temperature_for_max_prob, temperature_table
 from .truncation import min_p_filter, nucleus_size, sample_next, top_k_filter, top_p_filter
-from .tuning import choose_k, choose_p, coverage_curve, golden_cdf, golden_rank, strict_rank
+from .tuning import choose_k, choose_p, coverage_curve, golden_cdf, golden_probability_under_top_k, golden_rank, strict_rank
 
 __version__ = "0.1.0"
 
@@ -64,5 +64,6 @@ __all__ = [name for names in EXERCISES.values() for name in names] + [
     "Spread",
     "strict_rank",
     "coverage_curve",
+    "golden_probability_under_top_k",
     *_LAZY,
 ]

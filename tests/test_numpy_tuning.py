@@ -199,3 +199,20 @@ def test_grid_measures_exact_values():
         grid_measures([], [])
     with pytest.raises(ValueError, match="grid"):
         grid_measures([[[1, 2]], [[1], [2]]], [[[0.0, 0.0]], [[0.0], [0.0]]])
+
+
+def test_golden_probability_under_top_k_exact_values():
+    from lmsample import golden_probability_under_top_k
+
+    # position 0: P = (.5, .25, .125, .125), golden token 0 (rank 1); position 1: same P, golden token 1 (rank 2)
+    heads = [[0.5, 0.75, 0.875, 1.0]] * 2
+    got = golden_probability_under_top_k([1, 2], [0.5, 0.25], heads)
+    # k = 1: (1 + 0) / 2; k = 2: (.5/.75 + .25/.75) / 2 = 0.5; k = 3: (.5 + .25) / .875 / 2; k = 4: .375
+    assert got.tolist() == pytest.approx([0.5, 0.5, 0.75 / 0.875 / 2, 0.375], rel=1e-14)
+    assert golden_probability_under_top_k([1], [0.9], [[0.9, 0.95]]).tolist() == pytest.approx([1.0, 0.9 / 0.95], rel=1e-14)
+    with pytest.raises(ValueError, match="ranks"):
+        golden_probability_under_top_k([0], [0.5], [[0.5]])
+    with pytest.raises(ValueError, match="golden_probs"):
+        golden_probability_under_top_k([1, 1], [0.5], [[0.5]] * 2)
+    with pytest.raises(ValueError, match="head_masses"):
+        golden_probability_under_top_k([1], [0.5], [0.5])
