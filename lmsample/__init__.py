@@ -22,11 +22,11 @@ from .chain import (
     typical_order,
 )
 from .decoding import EOS, beam_search, exhaustive_best, greedy_decode, sequence_prob
-from .metrics import distinct_n, ends_in_repetition, ngrams, perplexity, repetition
+from .metrics import Spread, distinct_n, ends_in_repetition, final_loop, ngrams, perplexity, pooled_distinct_n, repetition, seed_spread
 from .sampling import derail_probability, descending_order, draw, inverse_cdf_sample, tail_mass
 from .temperature import apply_temperature, entropy, softmax, softmax_t, temperature_for_max_prob, temperature_table
 from .truncation import min_p_filter, nucleus_size, sample_next, top_k_filter, top_p_filter
-from .tuning import choose_k, choose_p, golden_cdf, golden_rank
+from .tuning import choose_k, choose_p, coverage_curve, golden_cdf, golden_probability_under_top_k, golden_rank, strict_rank
 
 __version__ = "0.1.0"
 
@@ -65,6 +65,7 @@ _LAZY = {
     "held_out_text": "golden",
     "token_logprobs": "golden",
     "quality": "golden",
+    "load_generations": "precomputed",
 }
 
 
@@ -80,7 +81,14 @@ __all__ = [name for names in EXERCISES.values() for name in names] + [
     "typical_order",
     "descending_order",
     "ends_in_repetition",
+    "final_loop",
     "ngrams",
+    "pooled_distinct_n",
     "repetition",
+    "seed_spread",
+    "Spread",
+    "strict_rank",
+    "coverage_curve",
+    "golden_probability_under_top_k",
     *_LAZY,
 ]

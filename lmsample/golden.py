@@ -23,7 +23,7 @@ import torch
 from ._checks import as_logits
 from .metrics import ngrams, perplexity, repetition
 from .temperature import _stable_softmax
-from .tuning import choose_k, choose_p, golden_cdf, golden_rank
+from .tuning import _ahead, choose_k, choose_p, golden_cdf, golden_rank
 
 __all__ = [
     "GoldenTokens",
@@ -51,28 +51,29 @@ class GoldenTokens:
     ranks: np.ndarray  # golden-token rank at each scored position, shape (n - 1,)
     cdfs: np.ndarray  # golden-token CDF at each scored position, shape (n - 1,)
     logprobs: np.ndarray  # natural log-probability of the golden token, shape (n - 1,)
+    strict_ranks: np.ndarray | None = None  # the k top-k needs under the lower-index rule (tuning.strict_rank)
+    entropies: np.ndarray | None = None  # entropy (nats) of the model's next-token distribution
+    head_masses: np.ndarray | None = None  # [i, k - 1]: total probability of the k most probable tokens, k <= head
     # What lmsample.explorers.GoldenPositionExplorer shows (None when made by hand):
     top_ids: Optional[np.ndarray] = None  # the most probable tokens at each position, descending, shape (n - 1, n_top)
-    top_probs: Optional[np.ndarray] = None  # their probabilities, shape (n - 1, n_top)
-    # the golden token's place in the descending order (ties: lower index first), 1-based: top_k_filter keeps it
-    # exactly when k >= min_k. It equals the rank unless tokens tied with it have lower indices.
-    min_k: Optional[np.ndarray] = None
-    # the probability of the tokens before it in that order, summed in that order: top_p_filter keeps it exactly
-    # when p > mass_ahead (or p = 1). Without ties mass_ahead = cdf - its own probability, so the CDF is a p that
-    # keeps it, not the smallest; with a tie at a lower index mass_ahead >= cdf and p = cdf drops it.
+    top_probs: Optional[np.ndarray] = None  # their probabilities, shape (n - 1, n_top); [:, 0] is the top choice's
+    # the probability of the tokens before the golden one in the descending order (ties: lower index first), summed
+    # in that order: top_p_filter keeps it exactly when p > mass_ahead (or p = 1). Without ties
+    # mass_ahead = cdf - its own probability, so the CDF is a p that keeps it, not the smallest; with a tie at a
+    # lower index mass_ahead >= cdf and p = cdf drops it. (top_k_filter keeps it exactly when k >= strict_ranks.)
     mass_ahead: Optional[np.ndarray] = None
 
     def keeps(self, k: Optional[int] = None, p: Optional[float] = None) -> np.ndarray:
         """At each position, whether top-k with this ``k`` and top-p with this ``p`` (each applied alone to the
         model's distribution at temperature 1; ``None`` = that filter off) keep the golden token: exactly what
         :func:`lmsample.top_k_filter` and :func:`lmsample.top_p_filter` do, ties included."""
-        if self.min_k is None or self.mass_ahead is None:
-            raise ValueError("golden has no min_k / mass_ahead: make it with lmsample.golden_tokens")
+        if self.strict_ranks is None or self.mass_ahead is None:
+            raise ValueError("golden has no strict_ranks / mass_ahead: make it with lmsample.golden_tokens")
         kept = np.ones(self.ranks.shape, dtype=bool)
         if k is not None:
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
                 raise ValueError(f"k must be an integer >= 1 or None, got {k!r}")
-            kept &= self.min_k <= k
+            kept &= self.strict_ranks <= k
         if p is not None:
             if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0.0 < p <= 1.0:
                 raise ValueError(f"p must be in (0, 1] or None, got {p!r}")
@@ -127,10 +128,11 @@ def windows(n_tokens: int, window: int) -> list:
 
 @torch.no_grad()
 def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 128, batch_size: int = 4,
-                  progress: bool = True, n_top: int = 20) -> GoldenTokens:
+                  progress: bool = True, n_top: int = 20, head: int = 100) -> GoldenTokens:
     """Golden-token ranks, CDFs and log-probabilities of ``text`` (default: :func:`held_out_text`) under ``model``,
-    and at each position the ``n_top`` most probable tokens and where the golden token stands for top-k and
-    top-p (:class:`GoldenTokens`)."""
+    with the strict ranks, the entropy of each distribution and the mass of its ``head`` most probable tokens,
+    and at each position the ``n_top`` most probable tokens and the mass ahead of the golden one
+    (:class:`GoldenTokens`)."""
     from tqdm.auto import tqdm
 
     text = held_out_text() if text is None else text
@@ -141,7 +143,7 @@ def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 12
     width = min(window, ids.numel())
     if isinstance(n_top, bool) or not isinstance(n_top, int) or n_top < 1:
         raise ValueError(f"n_top must be an integer >= 1, got {n_top!r}")
-    ranks, cdfs, logprobs, stats = [], [], [], []
+    ranks, cdfs, logprobs, entropies, heads, stats = [], [], [], [], [], []
     bar = tqdm(total=ids.numel() - 1, desc="golden tokens", unit="tok", disable=not progress)
     for b in range(0, len(spans), batch_size):
         batch = spans[b : b + batch_size]
@@ -153,30 +155,34 @@ def golden_tokens(model, tokenizer, text: str | None = None, *, window: int = 12
             targets = ids[first : start + width]
             ranks.append(golden_rank(rows.numpy(), targets.numpy()))
             cdfs.append(golden_cdf(rows.numpy(), targets.numpy()))
-            logprobs.append(torch.log_softmax(rows.double(), -1).gather(1, targets[:, None])[:, 0].numpy())
+            logp = torch.log_softmax(rows.double(), -1)
+            logprobs.append(logp.gather(1, targets[:, None])[:, 0].numpy())
+            entropies.append(-(logp.exp() * logp).sum(-1).numpy())
+            heads.append(logp.topk(min(head, logp.shape[-1]), dim=-1).values.exp().cumsum(-1).numpy())
             stats.append(order_statistics(rows.numpy(), targets.numpy(), n_top))
             bar.update(len(targets))
     bar.close()
-    top_ids, top_probs, min_k, mass_ahead = (np.concatenate(column) for column in zip(*stats))
-    return GoldenTokens(ids.numpy(), np.concatenate(ranks), np.concatenate(cdfs), np.concatenate(logprobs),
-                        top_ids=top_ids, top_probs=top_probs, min_k=min_k, mass_ahead=mass_ahead)
+    join = np.concatenate
+    top_ids, top_probs, strict, mass_ahead = (join(column) for column in zip(*stats))
+    return GoldenTokens(ids.numpy(), join(ranks), join(cdfs), join(logprobs), strict_ranks=strict,
+                        entropies=join(entropies), head_masses=join(heads), top_ids=top_ids, top_probs=top_probs,
+                        mass_ahead=mass_ahead)
 
 
 def order_statistics(logits, targets, n_top: int = 20):
     """Per row of ``logits`` (shape ``(N, V)``), with ``probs`` its softmax (as :func:`lmsample.softmax`):
-    ``(top_ids, top_probs, min_k, mass_ahead)``, the ``n_top`` most probable tokens in descending order (ties:
-    lower index first) and their probabilities, the target's 1-based place in that order and the probability of
-    the tokens before it, summed in that order (as :func:`lmsample.top_p_filter` sums). See :class:`GoldenTokens`.
+    ``(top_ids, top_probs, strict_ranks, mass_ahead)``, the ``n_top`` most probable tokens in descending order
+    (ties: lower index first) and their probabilities, the target's 1-based place in that order
+    (:func:`lmsample.strict_rank`) and the probability of the tokens before it, summed in that order (as
+    :func:`lmsample.top_p_filter` sums). See :class:`GoldenTokens`.
     """
-    probs = _stable_softmax(as_logits(logits, ndim=2), 1.0)
+    logits = as_logits(logits, ndim=2)
+    probs = _stable_softmax(logits, 1.0)
     targets = np.asarray(targets, dtype=np.int64)
     n, v = probs.shape
     n_top = min(n_top, v)
-    rows = np.arange(n)
-    own = probs[rows, targets][:, None]
-    index = np.arange(v)
-    ahead = (probs > own) | ((probs == own) & (index < targets[:, None]))
-    min_k = 1 + ahead.sum(axis=1).astype(np.int64)
+    ahead = _ahead(logits, targets)
+    strict = 1 + ahead.sum(axis=1).astype(np.int64)
     mass_ahead = np.zeros(n)
     top_ids = np.empty((n, n_top), dtype=np.int64)
     for r in range(n):
@@ -186,7 +192,7 @@ def order_statistics(logits, targets, n_top: int = 20):
         threshold = np.partition(probs[r], v - n_top)[v - n_top]  # the n_top-th largest probability
         candidates = np.flatnonzero(probs[r] >= threshold)
         top_ids[r] = candidates[np.argsort(-probs[r, candidates], kind="stable")[:n_top]]
-    return top_ids, probs[rows[:, None], top_ids], min_k, mass_ahead
+    return top_ids, probs[np.arange(n)[:, None], top_ids], strict, mass_ahead
 
 
 def suggest_k_p(golden: GoldenTokens, coverage: float = 0.95) -> Suggestion:

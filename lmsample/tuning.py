@@ -34,7 +34,8 @@ def golden_rank(logits, targets) -> np.ndarray:
     """For each row, ``1 +`` the number of tokens whose logit is strictly greater than the target's.
 
     ``logits`` has shape ``(N, V)`` and ``targets`` shape ``(N,)``. Rank 1 means the model's top
-    choice; tied tokens share the better rank.
+    choice; tied tokens share the better rank, so the rank is *optimistic*: top-k with ``k`` = the
+    rank drops the target when a token tied with it has a lower index (:func:`strict_rank`).
 
     >>> golden_rank([[1.0, 3.0, 2.0], [0.0, 0.0, 1.0]], [2, 0]).tolist()
     [2, 2]
@@ -47,7 +48,10 @@ def golden_rank(logits, targets) -> np.ndarray:
 def golden_cdf(logits, targets) -> np.ndarray:
     """For each row, the softmax mass of the tokens strictly more probable than the target, plus the target's own.
 
-    This is the smallest ``p`` for which top-p keeps the target (ignoring ties).
+    It is *optimistic*: the smallest ``p`` for which top-p keeps the target when ties are broken in
+    its favour. Under the course's lower-index rule a tied token at a lower index comes first, and
+    top-p with this ``p`` can stop before the target (``log(0.5, 0.25, 0.125, 0.125)``, target 3:
+    CDF 0.875, and top-p 0.875 keeps tokens 0-2 only).
 
     >>> golden_cdf([[0.0, np.log(3.0)]], [0]).round(6).tolist()
     [1.0]
@@ -56,6 +60,75 @@ def golden_cdf(logits, targets) -> np.ndarray:
     probs = _stable_softmax(logits, 1.0)
     own = probs[np.arange(probs.shape[0]), targets][:, None]
     return np.where(probs > own, probs, 0.0).sum(axis=1) + own[:, 0]
+
+
+def strict_rank(logits, targets) -> np.ndarray:
+    """For each row, the smallest ``k`` for which top-k *under the lower-index rule* keeps the target:
+    ``1 +`` the number of tokens whose logit is strictly greater, ``+`` the number of tokens tied
+    with it at a lower index. It is never below :func:`golden_rank`, which counts ties in the
+    target's favour (optimistic); the two differ exactly when a tied token precedes the target.
+
+    >>> strict_rank(np.log([[0.5, 0.25, 0.125, 0.125]]), [3]).tolist()
+    [4]
+    """
+    logits, targets = _logits_and_targets(logits, targets)
+    return 1 + _ahead(logits, targets).sum(axis=1).astype(np.int64)
+
+
+def _ahead(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Mask of the tokens before each row's target in the descending order (ties: lower index first)."""
+    own = logits[np.arange(logits.shape[0]), targets][:, None]
+    before = np.arange(logits.shape[1])[None, :] < targets[:, None]
+    return (logits > own) | ((logits == own) & before)
+
+
+def coverage_curve(values, thresholds) -> np.ndarray:
+    """The fraction of ``values`` that are ``<= t``, for each ``t`` in ``thresholds``.
+
+    With golden ranks and ``thresholds = k``'s it is the fraction of positions where top-k keeps
+    the golden token (counting ties in its favour); with golden CDFs and ``p``'s, the same for
+    top-p. :func:`choose_k` and :func:`choose_p` invert it: the smallest threshold among the
+    values whose coverage reaches the target.
+
+    >>> coverage_curve([1, 1, 2, 5], [1, 2, 4, 5]).tolist()
+    [0.5, 0.75, 0.75, 1.0]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D array, got shape {values.shape}")
+    if thresholds.ndim != 1:
+        raise ValueError(f"thresholds must be 1-D, got shape {thresholds.shape}")
+    if np.isnan(values).any() or np.isnan(thresholds).any():
+        raise ValueError("values and thresholds must not contain nan")
+    return np.searchsorted(np.sort(values), thresholds, side="right") / values.size
+
+
+def golden_probability_under_top_k(ranks, golden_probs, head_masses) -> np.ndarray:
+    """For ``k = 1 .. K``: the mean, over positions, of the probability that top-k *sampling* gives
+    the golden token, ``[rank <= k] * p_golden / (mass of the k most probable tokens)``.
+
+    ``ranks`` (the k top-k needs: :func:`strict_rank`), ``golden_probs`` (the golden token's
+    probability) have shape ``(N,)``; ``head_masses[i, k - 1]`` is the total probability of the ``k``
+    most probable tokens at position ``i``, shape ``(N, K)``. Maximising it over ``k`` is the
+    tempting objective "make the real next token as likely as possible": top-1 gives each position
+    where the golden token is the top choice probability 1, and every larger ``k`` dilutes them.
+
+    >>> golden_probability_under_top_k([1, 2], [0.5, 0.25], [[0.5, 0.75], [0.5, 0.75]]).tolist()
+    [0.5, 0.5]
+    """
+    ranks = np.asarray(ranks)
+    golden_probs = np.asarray(golden_probs, dtype=np.float64)
+    head_masses = np.asarray(head_masses, dtype=np.float64)
+    if ranks.ndim != 1 or ranks.size == 0 or not np.issubdtype(ranks.dtype, np.integer) or ranks.min() < 1:
+        raise ValueError("ranks must be a non-empty 1-D array of integers >= 1")
+    if golden_probs.shape != ranks.shape:
+        raise ValueError(f"golden_probs must have shape {ranks.shape}, got {golden_probs.shape}")
+    if head_masses.ndim != 2 or head_masses.shape[0] != ranks.size:
+        raise ValueError(f"head_masses must have shape ({ranks.size}, K), got {head_masses.shape}")
+    k = np.arange(1, head_masses.shape[1] + 1)
+    kept = ranks[:, None] <= k[None, :]
+    return (np.where(kept, golden_probs[:, None], 0.0) / head_masses).mean(axis=0)
 
 
 def _check_coverage(coverage) -> float:

@@ -338,12 +338,12 @@ def test_order_statistics_exact_values_with_ties():
     from lmsample.golden import order_statistics
 
     logits = np.log([[0.25, 0.5, 0.25], [0.25, 0.5, 0.25], [0.125, 0.125, 0.75]])
-    top_ids, top_probs, min_k, mass_ahead = order_statistics(logits, np.array([2, 0, 1]), n_top=2)
+    top_ids, top_probs, strict_ranks, mass_ahead = order_statistics(logits, np.array([2, 0, 1]), n_top=2)
     assert top_ids.tolist() == [[1, 0], [1, 0], [2, 0]]
     assert top_probs.ravel().tolist() == pytest.approx([0.5, 0.25, 0.5, 0.25, 0.75, 0.125], abs=1e-15)
     # token 2 ties with token 0, which comes first: rank 2 and CDF 0.75, but top-k needs k = 3 and top-p drops it at 0.75
     assert lmsample.golden_rank(logits, [2, 0, 1]).tolist() == [2, 2, 2]
-    assert min_k.tolist() == [3, 2, 3]
+    assert strict_ranks.tolist() == [3, 2, 3]
     assert mass_ahead.tolist() == pytest.approx([0.75, 0.5, 0.875], abs=1e-15)
     assert lmsample.top_p_filter(np.array([0.25, 0.5, 0.25]), 0.75)[2] == 0.0  # p = CDF drops it
 
@@ -354,9 +354,10 @@ def test_golden_keeps_is_what_the_filters_do_on_tie_heavy_rows():
     rng = np.random.default_rng(7)
     logits = rng.integers(0, 4, size=(300, 12)).astype(float)  # many ties
     targets = rng.integers(0, 12, size=300)
-    top_ids, top_probs, min_k, mass_ahead = order_statistics(logits, targets, n_top=12)
+    top_ids, top_probs, strict_ranks, mass_ahead = order_statistics(logits, targets, n_top=12)
     golden = GoldenTokens(np.zeros(301, dtype=np.int64), lmsample.golden_rank(logits, targets),
-                          lmsample.golden_cdf(logits, targets), np.zeros(300), top_ids, top_probs, min_k, mass_ahead)
+                          lmsample.golden_cdf(logits, targets), np.zeros(300), strict_ranks=strict_ranks,
+                          top_ids=top_ids, top_probs=top_probs, mass_ahead=mass_ahead)
     probs = [lmsample.softmax(row) for row in logits]
     cumulative_ps = sorted({float(c) for p in probs for c in np.cumsum(np.sort(p)[::-1])[:-1]})[::7]
     for k in range(1, 13):
@@ -367,7 +368,7 @@ def test_golden_keeps_is_what_the_filters_do_on_tie_heavy_rows():
         assert golden.keeps(p=p_).tolist() == expected, p_
     for p, t, ids in zip(probs, targets, top_ids):
         assert ids.tolist() == lmsample.descending_order(p).tolist()
-    assert (min_k >= golden.ranks).all() and (min_k > golden.ranks).any()  # ties ahead of the target
+    assert (strict_ranks >= golden.ranks).all() and (strict_ranks > golden.ranks).any()  # ties ahead of the target
     with pytest.raises(ValueError, match="k must"):
         golden.keeps(k=0)
     with pytest.raises(ValueError, match="p must"):
@@ -392,7 +393,7 @@ def tiny_golden(tiny_gpt2):
 def test_golden_tokens_store_the_top_tokens_and_where_the_golden_one_stands(tiny_golden):
     golden, rows = tiny_golden
     n = golden.ranks.size
-    assert golden.top_ids.shape == golden.top_probs.shape == (n, 20) and golden.min_k.shape == golden.mass_ahead.shape == (n,)
+    assert golden.top_ids.shape == golden.top_probs.shape == (n, 20) and golden.strict_ranks.shape == golden.mass_ahead.shape == (n,)
     for i in [0, 1, 17, n // 2, n - 1]:
         probs = lmsample.softmax(rows[i])
         order = lmsample.descending_order(probs)
@@ -400,7 +401,7 @@ def test_golden_tokens_store_the_top_tokens_and_where_the_golden_one_stands(tiny
         assert golden.top_ids[i].tolist() == order[:20].tolist()
         assert np.array_equal(golden.top_probs[i], probs[order[:20]])
         place = int(np.flatnonzero(order == target)[0])
-        assert golden.min_k[i] == place + 1
+        assert golden.strict_ranks[i] == place + 1
         assert golden.mass_ahead[i] == (np.cumsum(probs[order])[place - 1] if place else 0.0)
 
 
@@ -412,8 +413,8 @@ def test_golden_position_explorer_matches_golden_rank_cdf_and_the_filters(tiny_g
     ex = GoldenPositionExplorer(golden, tokenizer)
     s = lmsample.suggest_k_p(golden, 0.95)
     assert ex.k.value == s.k and s.p <= ex.p.value < s.p + 0.001  # p rounded up to the slider's grid
-    # room above the suggested k, but none beyond the largest min_k (there every position is kept)
-    assert ex.k.max == int(min(max(100, 2 * s.k, np.quantile(golden.ranks, 0.99)), golden.min_k.max()))
+    # room above the suggested k, but none beyond the largest strict_ranks (there every position is kept)
+    assert ex.k.max == int(min(max(100, 2 * s.k, np.quantile(golden.ranks, 0.99)), golden.strict_ranks.max()))
     assert not ex.verdicts()[1]  # it opens on a position the suggested p cuts
     n = golden.ranks.size
     for i in [0, 5, 17, n // 2, n - 1]:
@@ -422,8 +423,8 @@ def test_golden_position_explorer_matches_golden_rank_cdf_and_the_filters(tiny_g
         assert ex.rank == lmsample.golden_rank(rows[i][None], [target])[0]
         assert ex.cdf == lmsample.golden_cdf(rows[i][None], [target])[0]
         probs = lmsample.softmax(rows[i])
-        min_k, ahead = int(golden.min_k[i]), float(golden.mass_ahead[i])
-        for k in sorted({1, 20, min_k - 1, min_k, min(min_k + 1, ex.k.max)} - {0}):
+        strict_ranks, ahead = int(golden.strict_ranks[i]), float(golden.mass_ahead[i])
+        for k in sorted({1, 20, strict_ranks - 1, strict_ranks, min(strict_ranks + 1, ex.k.max)} - {0}):
             for p in [0.05, 0.5, ahead, np.nextafter(ahead, 1.0), min(ex.cdf, 1.0), 1.0]:
                 ex.k.value, ex.p.value = k, p
                 kept_k = lmsample.top_k_filter(probs, k)[target] > 0
@@ -462,7 +463,8 @@ def test_golden_position_explorer_on_a_peaked_distribution_highlights_the_golden
     logits = np.log([[0.5, 0.25, 0.125, 0.0625, 0.0625], [0.125, 0.125, 0.625, 0.0625, 0.0625]])
     targets = np.array([1, 1])
     golden = GoldenTokens(np.array([0, 1, 1]), lmsample.golden_rank(logits, targets), lmsample.golden_cdf(logits, targets),
-                          np.log([0.25, 0.125]), *order_statistics(logits, targets, n_top=3))
+                          np.log([0.25, 0.125]),
+                          **dict(zip(("top_ids", "top_probs", "strict_ranks", "mass_ahead"), order_statistics(logits, targets, n_top=3))))
     ex = GoldenPositionExplorer(golden, Letters(), position=0)
     assert [label.get_text() for label in ex.labels[:3]] == ["a", "b", "c"]
     assert ex.bars[1].get_edgecolor()[:3] == pytest.approx((0xc0 / 255, 0x39 / 255, 0x2b / 255)) and ex.bars[1].get_linewidth() == 2.0
@@ -472,7 +474,7 @@ def test_golden_position_explorer_on_a_peaked_distribution_highlights_the_golden
     ex.p.value = 0.55
     assert ex.verdicts() == (False, True)
     ex.position.value = 1  # b ties with a (0.125 each) and comes after it: rank 2, but top-k needs k = 3
-    assert (ex.rank, int(golden.min_k[1])) == (2, 3) and "(here 1 tied token come first)" in ex.readout.value
+    assert (ex.rank, int(golden.strict_ranks[1])) == (2, 3) and "(here 1 tied token come first)" in ex.readout.value
     ex.k.value = 2
     assert ex.verdicts()[0] is False and ex.k_line.get_xdata()[0] == 1.5
     assert "a" in ex.context.value and ">b</span>" in ex.context.value

@@ -138,3 +138,21 @@ def test_token_logprobs_and_quality_of_generations(tiny):
     assert q["repetition"] == repetition(rows)
     with pytest.raises(ValueError):
         token_logprobs(model, out, 0)
+
+
+def test_golden_tokens_record_strict_ranks_entropies_and_head_masses(tiny):
+    model, tok = tiny
+    from lmsample import strict_rank
+
+    text = "We the People of the United States, in Order to form a more perfect Union"
+    ids = tok.encode(text)
+    got = golden_tokens(model, tok, text, window=64, progress=False, head=7)
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, :-1].float().numpy()
+    targets = np.array(ids[1:])
+    assert got.strict_ranks.tolist() == strict_rank(logits, targets).tolist()
+    p = torch.softmax(torch.tensor(logits, dtype=torch.float64), -1).numpy()
+    assert np.allclose(got.entropies, -(p * np.log(p)).sum(1), rtol=1e-12, atol=0)
+    assert np.allclose(got.top_probs[:, 0], p.max(1), rtol=1e-12, atol=0)
+    assert got.head_masses.shape == (len(targets), 7)
+    assert np.allclose(got.head_masses, np.cumsum(-np.sort(-p, axis=1)[:, :7], axis=1), rtol=1e-12, atol=0)

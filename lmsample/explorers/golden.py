@@ -46,7 +46,7 @@ class GoldenPositionExplorer:
     and whether top-k and top-p keep it.
 
     ``golden`` is a :class:`~lmsample.golden.GoldenTokens` from :func:`lmsample.golden_tokens` (it must hold
-    ``top_ids``, ``top_probs``, ``min_k`` and ``mass_ahead``); ``tokenizer`` decodes its token ids.
+    ``top_ids``, ``top_probs``, ``strict_ranks`` and ``mass_ahead``); ``tokenizer`` decodes its token ids.
     Controls (attributes): ``position``, ``k`` and ``p`` (sliders; k and p start at
     ``suggest_k_p(golden, coverage)``, p rounded up to the slider's step of 0.001). ``verdicts()`` gives
     ``(kept by top-k, kept by top-p)`` at the current position; ``rank``, ``cdf`` the golden rank and CDF there.
@@ -57,7 +57,7 @@ class GoldenPositionExplorer:
     def __init__(self, golden: GoldenTokens, tokenizer, position: int | None = None, coverage: float = 0.95):
         if not isinstance(golden, GoldenTokens):
             raise ValueError(f"golden must be the GoldenTokens of lmsample.golden_tokens, got {type(golden).__name__}")
-        missing = [f for f in ("top_ids", "top_probs", "min_k", "mass_ahead") if getattr(golden, f) is None]
+        missing = [f for f in ("top_ids", "top_probs", "strict_ranks", "mass_ahead") if getattr(golden, f) is None]
         if missing:
             raise ValueError(f"golden has no {', '.join(missing)}: make it with lmsample.golden_tokens")
         self.golden, self.tokenizer = golden, tokenizer
@@ -66,7 +66,7 @@ class GoldenPositionExplorer:
         self.n_bars = int(golden.top_ids.shape[1])
         # room above the suggested k, but not beyond the k that keeps the golden token everywhere
         k_max = int(min(max(100, 2 * self.suggestion.k, np.quantile(golden.ranks, 0.99)),
-                        max(int(golden.min_k.max()), self.suggestion.k)))
+                        max(int(golden.strict_ranks.max()), self.suggestion.k)))
         p0 = _p_on_grid(self.suggestion.p, self.p_step)
         if position is None:  # the first position whose golden token the suggested p cuts: a case worth a look
             dropped = np.flatnonzero(~golden.keeps(p=p0))
@@ -146,7 +146,7 @@ class GoldenPositionExplorer:
         """``(top-k keeps it, top-p keeps it)`` for the golden token at the current position, at the sliders' k and p."""
         i, g = self.position.value, self.golden
         k, p = int(self.k.value), float(self.p.value)
-        return bool(g.min_k[i] <= k), bool(p >= 1.0 or g.mass_ahead[i] < p)
+        return bool(g.strict_ranks[i] <= k), bool(p >= 1.0 or g.mass_ahead[i] < p)
 
     def _decode(self, ids) -> str:
         return self.tokenizer.decode([int(t) for t in ids])
@@ -214,13 +214,13 @@ class GoldenPositionExplorer:
             + f"<span style='background:#f5b7b1;border-bottom:2px solid {GOLDEN}'>{html.escape(self._decode([target]))}</span>"
             + f"<span style='color:#999'>{html.escape(after)} …</span></div>"
         )
-        ties_ahead = int(g.min_k[i]) - self.rank
+        ties_ahead = int(g.strict_ranks[i]) - self.rank
         s = self.suggestion
         self.readout.value = (
             f"The text continues with <b>“{html.escape(show_token(self._decode([target])))}”</b>, probability "
             f"{own:.3g}: its <b>rank</b> is {self.rank:,} ({self.rank - 1:,} tokens are more probable) and its "
             f"<b>CDF</b> {self.cdf:.6f}. "
-            f"Top-k with k = {k} <b>{'keeps' if kept_k else 'drops'}</b> it (it keeps it for k ≥ {int(g.min_k[i]):,}); "
+            f"Top-k with k = {k} <b>{'keeps' if kept_k else 'drops'}</b> it (it keeps it for k ≥ {int(g.strict_ranks[i]):,}); "
             f"top-p with p = {p:.3f} <b>{'keeps' if kept_p else 'drops'}</b> it (it keeps it for p &gt; "
             f"{float(g.mass_ahead[i]):.6f}, the mass of the tokens before it in the descending order).<br>"
             f"Rank and CDF are optimistic under ties: a token tied with the golden one at a lower index comes first, "
