@@ -89,7 +89,10 @@ class GoldenTokens:
 
 @dataclass
 class Suggestion:
-    """The ``k`` and ``p`` that keep the golden token at a fraction ``coverage`` of positions."""
+    """The smallest ``k`` and ``p`` whose golden ranks and CDFs are within them at a fraction ``coverage`` of
+    positions (:func:`choose_k`, :func:`choose_p`). Both counts give ties to the golden token (optimistic), and a
+    CDF <= p is enough, not necessary, for top-p to keep it (it keeps the token that crosses p):
+    :meth:`GoldenTokens.keeps` gives what the filters really keep."""
 
     k: int
     p: float
@@ -100,8 +103,8 @@ class Suggestion:
 
     def __str__(self) -> str:
         return (
-            f"top-k: k = {self.k} keeps the golden token at {self.k_coverage:.1%} of {self.positions} positions\n"
-            f"top-p: p = {self.p:.4f} keeps the golden token at {self.p_coverage:.1%} of {self.positions} positions\n"
+            f"top-k: k = {self.k}: golden rank <= k at {self.k_coverage:.1%} of {self.positions} positions\n"
+            f"top-p: p = {self.p:.4f}: golden CDF <= p at {self.p_coverage:.1%} of {self.positions} positions\n"
             f"(target coverage {self.coverage:.1%})"
         )
 
