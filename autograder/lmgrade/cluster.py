@@ -89,10 +89,10 @@ def run_jobs(client, lessons: dict[str, dict], jobs: list[dict],
         finished = []
         for fut in batch:
             job = owner.pop(fut.key)
-            if fut.status == "finished":
+            try:
+                # a result lost with its worker before it was fetched is computed again: this waits
                 finished.append((job, fut.result(), None))
-            else:
-                err = fut.exception()
+            except Exception as err:  # noqa: BLE001 - the job's own error, or KilledWorker: reported
                 finished.append((job, None, f"{type(err).__name__}: {err}"[:500]))
             fut.release()
         top_up()
