@@ -1,6 +1,6 @@
 """Where the grading jobs run: Dask (`dask.distributed`).
 
-`connect(scheduler, workers)` gives a Dask client: by default an embedded ``LocalCluster`` of
+`connect(scheduler, workers)` gives a Dask client (`Background` starts it in a thread): by default an embedded ``LocalCluster`` of
 ``workers`` single-threaded worker processes on this machine (they die with the grader, even on
 ``kill -9``); with ``scheduler="tcp://host:port"`` an existing cluster (``dask scheduler`` and
 ``dask worker`` by hand, dask-jobqueue on SLURM/PBS, dask-kubernetes).
@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -29,7 +30,7 @@ IN_FLIGHT_PER_THREAD = 2
 
 
 @contextmanager
-def connect(scheduler: str | None, workers: int, log: Callable[[str], None]) -> Iterator:
+def connect(scheduler: str | None, workers: int) -> Iterator:
     """A Dask client: an embedded LocalCluster (scheduler None) or the cluster at `scheduler`."""
     import dask
     from distributed import Client, LocalCluster
@@ -45,15 +46,61 @@ def connect(scheduler: str | None, workers: int, log: Callable[[str], None]) -> 
                     Client(cluster) as client:
                 yield client
         return
+    check_address(scheduler)
+    with Client(scheduler, timeout="30s") as client:
+        yield client
+
+
+def check_address(scheduler: str) -> None:
     if not re.fullmatch(r"(tcp|tls)://[^\s/]+:\d+", scheduler):
         raise ValueError(f"scheduler: expected an address such as tcp://host:8786, got {scheduler!r}")
-    with Client(scheduler, timeout="30s") as client:
-        info = client.scheduler_info()
-        link = client.dashboard_link if "dashboard" in info.get("services", {}) else None
-        log(f"Dask cluster {scheduler}: {len(info.get('workers', {}))} worker(s), "
+
+
+def describe(client, scheduler: str) -> str:
+    """One line on an existing cluster: its size and its dashboard's address."""
+    info = client.scheduler_info()
+    link = client.dashboard_link if "dashboard" in info.get("services", {}) else None
+    return (f"Dask cluster {scheduler}: {len(info.get('workers', {}))} worker(s), "
             f"{sum(client.nthreads().values())} thread(s); dashboard: "
             + (link or "none (install bokeh where the scheduler runs)"))
-        yield client
+
+
+class Background:
+    """`connect` in a thread of its own: the cluster starts (and its workers import the grading code)
+    while the grader checks the sandbox and prepares the submissions, and closes while it exports."""
+
+    def __init__(self, scheduler: str | None, workers: int) -> None:
+        if scheduler is not None:
+            check_address(scheduler)
+        self._client = self._error = None
+        self._ready, self._closing = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(scheduler, workers), daemon=True)
+        self._thread.start()
+
+    def _run(self, scheduler: str | None, workers: int) -> None:
+        try:
+            with connect(scheduler, workers) as client:   # entered and left in this thread
+                warm_up(client)
+                self._client = client
+                self._ready.set()
+                self._closing.wait()
+        except BaseException as e:  # noqa: BLE001 - raised in the grader's thread by client()
+            self._error = e
+        finally:
+            self._ready.set()
+
+    def client(self):
+        """The client, once the cluster is up (raises what starting it raised)."""
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        return self._client
+
+    def close(self, wait: bool = True) -> None:
+        """Close the client and the embedded cluster; with wait=False, in the background."""
+        self._closing.set()
+        if wait:
+            self._thread.join()
 
 
 def run_jobs(client, lessons: dict[str, dict], jobs: list[dict],

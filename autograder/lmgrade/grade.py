@@ -526,6 +526,10 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
     course = Course(course_root, source, scratch, timeout=args.timeout)
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
+    # The Dask cluster starts (and its workers import nbgrader) while the sandbox is checked and the
+    # lessons and submissions are prepared; it is closed on every way out.
+    dask = cluster.Background(args.scheduler, max(1, args.workers))
+    stack.callback(dask.close)
     if args.no_sandbox:
         os.environ[OPT_OUT_ENV] = "1"
         log("WARNING: --no-sandbox: student code will run WITHOUT isolation, with your rights:\n"
@@ -542,9 +546,6 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
                 shutil.rmtree(scratch, ignore_errors=True)
             return 2
 
-    # The cluster starts (and its workers import nbgrader) while the lessons and submissions are prepared.
-    client = stack.enter_context(cluster.connect(args.scheduler, max(1, args.workers), log))
-    cluster.warm_up(client)
     all_ids = sorted(p.name for p in source.iterdir() if p.is_dir() and list(p.glob("*.ipynb")))
     sub_path = Path(args.submissions).resolve()
     zip_problems: list[tuple[str, str]] = []
@@ -660,7 +661,16 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
                   "feedback": not args.no_feedback, "timeout": args.timeout, "env": settings,
                   # the embedded cluster's workers share this machine: they work under the scratch folder
                   "workdir": None if args.scheduler else str(course.scratch / "jobs")} for j in work]
-        cluster.run_jobs(client, lesson_data(course, sorted({j.assignment for j in work})), tasks, record)
+        data = lesson_data(course, sorted({j.assignment for j in work}))
+        try:
+            client = dask.client()
+        except OSError as e:  # no scheduler there, or it did not answer in time
+            log(f"COULD NOT REACH the Dask scheduler at {args.scheduler}: {e}\nNothing was graded; the gradebook is unchanged.")
+            return 2
+        if args.scheduler:
+            log(cluster.describe(client, args.scheduler))
+        cluster.run_jobs(client, data, tasks, record)
+    dask.close(wait=False)   # while the grades are exported
     t_grade = time.monotonic() - t0
 
     out = Path(args.out).resolve() if args.out else course_root / "grades.csv"
@@ -719,13 +729,19 @@ def main(argv=None) -> int:
                     "(default: an embedded cluster on this machine)")
     ap.add_argument("--timeout", type=int, help="per-cell time limit, seconds (default: the course's, 60)")
     ap.add_argument("--out", help="grades CSV (default: <course>/grades.csv); summary.csv goes beside it")
-    ap.add_argument("--scratch", help="keep worker folders here (default: a temporary folder, removed)")
+    ap.add_argument("--scratch", help="keep the scratch folder (checked copies, the embedded workers' job folders while they grade) here (default: a temporary folder, removed)")
     ap.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
     ap.add_argument("--regrade", action="store_true",
                     help="grade every submission again, even those unchanged since an earlier run")
     ap.add_argument("--no-sandbox", action="store_true",
                     help="UNSAFE: grade without isolation when bubblewrap is unavailable")
-    return grade(ap.parse_args(argv))
+    args = ap.parse_args(argv)
+    if args.scheduler is not None:
+        try:
+            cluster.check_address(args.scheduler)
+        except ValueError as e:
+            ap.error(str(e))
+    return grade(args)
 
 
 if __name__ == "__main__":

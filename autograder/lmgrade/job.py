@@ -99,8 +99,8 @@ def worker_name() -> str:
 
 def sandbox_uid_for(name: str) -> str:
     """The unprivileged uid of this worker's kernels when grading as root: 61000 + the worker's
-    index in the embedded cluster, else 61000-64999 from the process id (distinct per process, so
-    that one worker's kernels do not use up another's process limit)."""
+    index in the embedded cluster, else 62000-64999 from the process id (distinct per worker
+    process of a machine, so that one worker's kernels do not use up another's process limit)."""
     return str(61000 + (int(name) if name.isdigit() and int(name) < 1000 else 1000 + os.getpid() % 3000))
 
 
@@ -182,6 +182,7 @@ def _run(app_class, root: Path, job: dict, config_text: str, **settings) -> dict
     coursedir.assignment_id, coursedir.student_id = job["assignment"], job["student"]
     log = logging.getLogger(f"lmgrade.job.{app_class.__name__}")
     log.setLevel(logging.INFO)
+    log.propagate = False   # what nbgrader says comes back with the result, not on the worker's stderr
     app = app_class(coursedir=coursedir, config=config, log=log)
     app.force = True
     if hasattr(app, "create_student"):
