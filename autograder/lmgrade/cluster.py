@@ -1,9 +1,9 @@
 """Where the grading jobs run: Dask (`dask.distributed`).
 
-`connect(scheduler, workers)` gives a Dask client (`Background` starts it in a thread): by default an embedded ``LocalCluster`` of
-``workers`` single-threaded worker processes on this machine (they die with the grader, even on
-``kill -9``); with ``scheduler="tcp://host:port"`` an existing cluster (``dask scheduler`` and
-``dask worker`` by hand, dask-jobqueue on SLURM/PBS, dask-kubernetes).
+`connect(scheduler, workers)` gives a Dask client (`Background` starts it in a thread): by default
+an embedded ``LocalCluster`` of ``workers`` single-threaded worker processes on this machine (they
+die with the grader, even on ``kill -9``); with ``scheduler="tcp://host:port"`` an existing cluster
+(``dask scheduler`` and ``dask worker`` by hand, dask-jobqueue on SLURM/PBS, dask-kubernetes).
 
 `run_jobs(client, lessons, jobs, on_batch)` runs `job.grade_job` once per job as a Dask task.
 Each lesson's data is one task that the lesson's jobs depend on: shipped once to each worker that
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
