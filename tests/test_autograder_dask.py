@@ -65,11 +65,21 @@ def summary(course: Path) -> dict:
 class Cluster:
     """`dask scheduler` and `dask worker`s started as process groups of their own, always killed."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, **env: str):
         self.tmp, self.procs = tmp, {}
         self.file = tmp / "scheduler.json"
         self.env = tool_env(tmp, PYTHONPATH=str(AUTOGRADER),
-                            DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1")
+                            DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1", **env)
+
+    def start_all(self, workers: tuple[str, ...]) -> str:
+        """A scheduler and single-threaded workers on the loopback; returns the scheduler's address."""
+        self.start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                   "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(self.file))
+        address = self.address()
+        for w in workers:
+            self.start(w, "worker", "--scheduler-file", str(self.file), "--name", w, "--nthreads", "1",
+                       "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0")
+        return address
 
     def start(self, name: str, *args: str) -> None:
         log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115
@@ -107,12 +117,7 @@ def dask_class(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dask")
     cluster = Cluster(tmp)
     try:
-        cluster.start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                      "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(cluster.file))
-        address = cluster.address()
-        for w in ("w1", "w2"):
-            cluster.start(w, "worker", "--scheduler-file", str(cluster.file), "--name", w, "--nthreads", "1",
-                          "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0")
+        address = cluster.start_all(("w1", "w2"))
         from distributed import Client
 
         with Client(address, timeout="60s") as client:
@@ -205,6 +210,29 @@ def test_a_job_that_fails_twice_is_reported_and_the_others_are_graded(dask_class
     story = dask_class["client"].story(key)
     tries = [s for s in story if s[0] == "scheduler" and tuple(s[2:4]) == ("waiting", "processing")]
     assert len(tries) == 2, story   # tried once more (retries=1), then reported
+
+
+def test_a_worker_that_cannot_isolate_grades_nobody_and_says_so(dask_class, tmp_path):
+    """A worker machine without bubblewrap: each job fails (twice) there, and every student gets a
+    readable NOT GRADED line instead of a grade; the run still ends normally."""
+    from distributed import Client
+
+    bad = Cluster(tmp_path, LMGRADE_BWRAP="/nonexistent/bwrap")
+    try:
+        address = bad.start_all(("no-bwrap",))
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(1, timeout=120)
+        course = make_course(tmp_path / "course")
+        r = run_grade(course, dask_class["subs"], tmp_path, "--scheduler", address, "--no-feedback")
+    finally:
+        bad.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = summary(course)
+    for student in CLASS:
+        score, what = lines[student]
+        assert what.startswith("NOT GRADED: its grading task failed twice (IsolationUnavailable: bubblewrap"), what
+        assert "make grade again" in what
+    assert "Graded 0 notebooks" in r.stdout and "3 NOT GRADED" in r.stdout
 
 
 def test_killing_a_worker_mid_run_still_grades_everyone(dask_class):

@@ -709,7 +709,8 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
         log(f"{s:<22} {a:<16} {sc + '/' + mx:>9}  {notes}")
     log("")
     where = f"on {args.scheduler}" if args.scheduler else f"{workers} workers"
-    log(f"Graded {total} notebooks in {t_grade:.1f} s ({where}); total {time.monotonic() - t_start:.1f} s")
+    missed = f"; {total - done[0]} NOT GRADED" if done[0] < total else ""
+    log(f"Graded {done[0]} notebooks in {t_grade:.1f} s ({where}{missed}); total {time.monotonic() - t_start:.1f} s")
     log(f"grades: {out}\nsummary: {summary}\nfeedback: {course_root / 'feedback'}/<student>/<lesson>/")
     if not args.scratch:
         shutil.rmtree(scratch, ignore_errors=True)
