@@ -47,6 +47,8 @@ from lmgrade.sandbox import IsolationUnavailable, OPT_OUT_ENV, check_isolation  
 MAX_ZIP_BYTES = 2 * 2**30
 MAX_NOTEBOOK_BYTES = 20 * 2**20   # a notebook larger than this is graded without its saved outputs
 MAX_READ_BYTES = 512 * 2**20      # ... and one larger than this is not read at all
+#: seconds between two merges of the grades that came back (a killed run loses at most these)
+MERGE_EVERY = 10.0
 
 
 def log(msg: str) -> None:
@@ -81,8 +83,7 @@ class Course:
         env.update(extra)
         return env
 
-    def nbgrader(self, *args: str, root: Path | None = None, env: dict | None = None,
-                 on_line=None) -> subprocess.CompletedProcess:
+    def nbgrader(self, *args: str, root: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
         root = root or self.root
         cmd = [sys.executable, "-m", "nbgrader", *args,
                f"--CourseDirectory.root={root}",
@@ -94,11 +95,7 @@ class Course:
         proc = subprocess.Popen(cmd, cwd=self.root, env=env or self.env(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace",
                                 preexec_fn=_die_with_parent)
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if on_line:
-                on_line(line)
+        lines = list(proc.stdout)
         proc.wait()
         return subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), "")
 
@@ -599,11 +596,11 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
             log(f"Keeping the grades of {len(kept)} unchanged submission(s) graded by an earlier run (--regrade to redo)")
         total = sum(len(j.notebooks) for j in jobs.values())
     work = [j for (st, _), j in sorted(jobs.items()) if j.notebooks]
-    done = [0]
+    done, waiting, last_merge = [0], [], [time.monotonic()]
 
-    def record(batch: list[tuple[dict, dict | None, str | None]]) -> None:
-        """Show each finished job, then merge the batch into the gradebook in one transaction."""
-        results = []
+    def record(batch: list[tuple[dict, dict | None, str | None]], final: bool = False) -> None:
+        """Show each finished job; every MERGE_EVERY seconds (and at the end), merge the results
+        that came back since the last merge into the gradebook in one transaction."""
         for task, result, error in batch:
             j = jobs[(task["student"], task["assignment"])]
             if error is not None:
@@ -618,9 +615,11 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
             for line in result["log"].splitlines():
                 if "[ERROR]" in line:
                     log(f"  worker {result['worker']}: {line.split('] ', 1)[-1].strip()}")
-            results.append(result)
-        if not results:
+            waiting.append(result)
+        if not waiting or not final and time.monotonic() - last_merge[0] < MERGE_EVERY:
             return
+        results = list(waiting)
+        waiting.clear()
         try:
             merge(course.db, results)
         except OSError as e:  # a full disk: the gradebook is as it was before this batch
@@ -649,6 +648,7 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
             write_atomically(ledger_path, lambda p: p.write_text(json.dumps(ledger, indent=1, ensure_ascii=False)))
         except OSError as e:
             log(f"could not update {ledger_path.name} ({e}): the next run grades these again")
+        last_merge[0] = time.monotonic()
 
     zero_submissions(course, [k for k, j in jobs.items() if not j.notebooks and not j.notebooks_kept])
     t0 = time.monotonic()
@@ -670,6 +670,7 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
         if args.scheduler:
             log(cluster.describe(client, args.scheduler))
         cluster.run_jobs(client, data, tasks, record)
+        record([], final=True)
     dask.close(wait=False)   # while the grades are exported
     t_grade = time.monotonic() - t0
 
