@@ -38,7 +38,9 @@ def connect(scheduler: str | None, workers: int) -> Iterator:
     if workers < 1:
         raise ValueError(f"workers: at least 1 worker is needed, got {workers}")
     if scheduler is None:
-        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        # The workers' statistical profiler samples the grading thread 100 times a second: off.
+        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                              "distributed.worker.profile.enabled": False}):
             # One single-threaded worker process per core, no memory limit (the sandbox limits each
             # kernel), no dashboard and no open port but the loopback.
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
