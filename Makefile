@@ -52,10 +52,14 @@ clean:
 
 # Grade a folder or zip of submissions (<student>/<assignment>/<notebook>.ipynb) in autograder/:
 #   make grade SUBMISSIONS=path/to/folder-or.zip [ROSTER=students.csv] [WORKERS=2] [NO_SANDBOX=1]
+#              [SCHEDULER=tcp://host:8786]
+# Each student x lesson is a Dask task: on an embedded cluster of WORKERS processes on this machine
+# (default: one per core), or on the existing Dask cluster whose scheduler is SCHEDULER.
 # See autograder/README.md. Student code runs in a bubblewrap sandbox; NO_SANDBOX=1 is unsafe.
 .PHONY: grade
 grade: venv
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or.zip [ROSTER=students.csv] [WORKERS=N]"; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or.zip [ROSTER=students.csv] [WORKERS=N] [SCHEDULER=tcp://host:port]"; exit 2; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python autograder/lmgrade/grade.py "$(abspath $(SUBMISSIONS))" \
 	  $(if $(ROSTER),--roster "$(abspath $(ROSTER))",) $(if $(WORKERS),--workers $(WORKERS),) \
+	  $(if $(SCHEDULER),--scheduler "$(SCHEDULER)",) \
 	  $(if $(filter 1 yes true,$(NO_SANDBOX)),--no-sandbox,) $(GRADE_ARGS)

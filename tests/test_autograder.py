@@ -273,19 +273,18 @@ def test_merge_is_all_or_nothing(tmp_path, monkeypatch):
     from lmgrade import grade as g
     from nbgrader.api import Gradebook
     monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    db, worker = tmp_path / "gradebook.db", tmp_path / "worker.db"
-    for path in (db, worker):
-        with Gradebook(f"sqlite:///{path}") as gb:
-            gb.add_student("alice")
+    db = tmp_path / "gradebook.db"
+    with Gradebook(f"sqlite:///{db}") as gb:
+        gb.add_student("alice")
     before = db.read_bytes()
 
-    def fill_the_disk(gb, wg, keys):
+    def fill_the_disk(gb, results):
         gb.add_student("bob")  # written into the copy...
         raise OSError(28, "No space left on device")  # ... then the disk is full
 
     monkeypatch.setattr(g, "_merge_into", fill_the_disk)
     with pytest.raises(OSError):
-        g.merge(db, worker, [("alice", "99-toy")])
+        g.merge(db, [{"student": "alice", "assignment": "99-toy", "submission": None}])
     assert db.read_bytes() == before
     assert not list(tmp_path.glob(".gradebook.db.*")), "no half-merged copy left behind"
 
@@ -380,7 +379,7 @@ def test_a_killed_run_leaves_no_process_and_the_next_run_finishes(tmp_path):
     proc = subprocess.Popen(cmd, cwd=course, env=tool_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:  # kill -9 as soon as the first notebook is graded: mid-run
-        if line.startswith("[1/"):
+        if line.lstrip().startswith("[1/"):
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

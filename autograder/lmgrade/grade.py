@@ -1,7 +1,7 @@
 """The instructor's whole grading flow in one command.
 
-    python -m lmgrade.grade SUBMISSIONS [--roster students.csv] [--workers N]   (from autograder/)
-    make grade SUBMISSIONS=path/to/folder-or.zip                               (from the repo)
+    python -m lmgrade.grade SUBMISSIONS [--roster students.csv] [--workers N | --scheduler tcp://host:port]
+    make grade SUBMISSIONS=path/to/folder-or.zip [SCHEDULER=tcp://host:port]   (from the repo)
 
 SUBMISSIONS is a folder or a zip laid out as nbgrader's `submitted/`:
 `<student>/<assignment>/<notebook>.ipynb` (a single top folder around it is fine).
@@ -9,15 +9,16 @@ SUBMISSIONS is a folder or a zip laid out as nbgrader's `submitted/`:
 Steps: check the sandbox (refuse without it unless --no-sandbox), record each lesson in the
 gradebook (`generate_assignment` into a scratch release folder, so `lessons/` is untouched),
 import the roster, copy the submissions into `submitted/`, check every notebook (unreadable,
-misnamed, kernelspec or locked cells changed), autograde in parallel workers (each its own
-course copy, gradebook copy and sandbox uid), merge the grades into the one gradebook (manual
-grades and other students' grades are kept), write feedback without hidden tests, export
-`grades.csv`, and print a summary of what happened to every student and lesson.
+misnamed, kernelspec or locked cells changed), grade each student x lesson as a Dask task
+(`job.py`, run by `cluster.py` on an embedded cluster of this machine or on an existing one:
+the submission and the lesson's data travel with the task, the scores, flags and feedback come
+back as data), merge them into the one gradebook (manual grades and other students' grades are
+kept), export `grades.csv`, and print a summary of what happened to every student and lesson.
 """
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
+import contextlib
 import csv
 import hashlib
 import json
@@ -27,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unicodedata
 import zipfile
@@ -40,11 +40,15 @@ HERE = Path(__file__).resolve().parent
 AUTOGRADER = HERE.parent
 sys.path.insert(0, str(AUTOGRADER))
 
+from lmgrade import cluster  # noqa: E402
+from lmgrade.job import SETTINGS_ENV, grade_id as _gid  # noqa: E402
 from lmgrade.sandbox import IsolationUnavailable, OPT_OUT_ENV, check_isolation  # noqa: E402
 
 MAX_ZIP_BYTES = 2 * 2**30
 MAX_NOTEBOOK_BYTES = 20 * 2**20   # a notebook larger than this is graded without its saved outputs
 MAX_READ_BYTES = 512 * 2**20      # ... and one larger than this is not read at all
+#: seconds between two merges of the grades that came back (a killed run loses at most these)
+MERGE_EVERY = 10.0
 
 
 def log(msg: str) -> None:
@@ -79,8 +83,7 @@ class Course:
         env.update(extra)
         return env
 
-    def nbgrader(self, *args: str, root: Path | None = None, env: dict | None = None,
-                 on_line=None) -> subprocess.CompletedProcess:
+    def nbgrader(self, *args: str, root: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
         root = root or self.root
         cmd = [sys.executable, "-m", "nbgrader", *args,
                f"--CourseDirectory.root={root}",
@@ -92,18 +95,15 @@ class Course:
         proc = subprocess.Popen(cmd, cwd=self.root, env=env or self.env(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace",
                                 preexec_fn=_die_with_parent)
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if on_line:
-                on_line(line)
+        lines = list(proc.stdout)
         proc.wait()
         return subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), "")
 
 
 def _die_with_parent() -> None:
     """In a child process: be killed when the grader dies (even by kill -9), so that no nbgrader
-    worker, and through bwrap's --die-with-parent no kernel, outlives it."""
+    command outlives it. (The embedded Dask cluster's workers exit when their parent does, and
+    their kernels with them through bwrap's --die-with-parent.)"""
     try:
         import ctypes
 
@@ -201,10 +201,6 @@ def find_submissions_root(folder: Path, assignments: list[str]) -> Path:
 
 
 # ----------------------------------------------------------------------------- notebook checks
-def _gid(cell) -> str | None:
-    return (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
-
-
 def check_notebook(path: Path, release_nb, name: str, issues: list[str]):
     """Read a submitted notebook and note what is wrong with it. Returns it, or None if unusable."""
     size = path.stat().st_size
@@ -270,50 +266,6 @@ def check_notebook(path: Path, release_nb, name: str, issues: list[str]):
     if added > 0:
         issues.append(f"{name}: {added} cell(s) added")
     return nb
-
-
-KNOWN_ERRORS = [
-    ("LmgradeKernelKilled", "kernel killed ({evalue})"),
-    ("LmgradeNotebookTimeout", "notebook time budget used up; later cells not run"),
-    ("LmgradeTampering", "FLAGGED, look at it: {evalue}"),
-    ("CellTimeoutError", "a cell exceeded the time limit and was interrupted"),
-    ("MemoryError", "memory limit hit (MemoryError)"),
-    ("BlockingIOError", "process limit hit (BlockingIOError)"),
-]
-
-
-def analyse_graded(nb) -> list[str]:
-    notes: list[str] = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        where = _gid(cell) or f"cell {i + 1}"
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
-                if ename == "LmgradeTestFailed" and evalue.startswith("no answer from your notebook"):
-                    notes.append(f"{where}: {evalue[len('no answer from your notebook: '):][:120]}")
-                    continue
-                for known, text in KNOWN_ERRORS:
-                    if ename == known:
-                        notes.append(f"{where}: " + text.format(evalue=evalue))
-                        break
-                else:
-                    low = evalue.lower()
-                    if "network is unreachable" in low or "connection refused" in low or "name or service not known" in low or "temporary failure in name resolution" in low or ename == "gaierror":
-                        notes.append(f"{where}: network blocked by the sandbox")
-                    elif ename in ("PermissionError", "FileNotFoundError", "OSError") and ("/" in evalue):
-                        notes.append(f"{where}: {ename} {evalue[:80]} (sandbox)")
-            elif out.get("output_type") == "stream":
-                text = out.get("text", "")
-                if "[grader: output truncated" in text:
-                    notes.append(f"{where}: output truncated")
-    seen, out = set(), []
-    for n in notes:
-        if n not in seen:
-            seen.add(n)
-            out.append(n)
-    return out
 
 
 # ----------------------------------------------------------------------------- grading
@@ -404,11 +356,11 @@ def prepare(course: Course, sub_root: Path, assignments: list[str], releases: di
     return jobs
 
 
-def merge(main_db: Path, worker_db: Path, keys: list[tuple]) -> None:
-    """Copy the autograded scores of `keys` from a worker's gradebook into the main one,
-    keeping every manual grade and every other submission.
+def merge(main_db: Path, results: list[dict]) -> None:
+    """Record the autograded scores, comments and flags that jobs sent back (`job.grade_job`'s
+    results) in the main gradebook, keeping every manual grade and every other submission.
 
-    All or nothing: the merge happens in a copy of the gradebook that replaces it by a rename only
+    One transaction: the merge happens in a copy of the gradebook that replaces it by a rename only
     once complete, so a crash, a kill or a full disk leaves the previous gradebook as it was."""
     import warnings
 
@@ -418,8 +370,8 @@ def merge(main_db: Path, worker_db: Path, keys: list[tuple]) -> None:
     work = main_db.with_name(f".{main_db.name}.merging")
     try:
         shutil.copy2(main_db, work)
-        with Gradebook(f"sqlite:///{work}") as gb, Gradebook(f"sqlite:///{worker_db}") as wg:
-            _merge_into(gb, wg, keys)
+        with Gradebook(f"sqlite:///{work}") as gb:
+            _merge_into(gb, results)
             gb.db.commit()
         os.replace(work, main_db)
     except BaseException:
@@ -427,29 +379,29 @@ def merge(main_db: Path, worker_db: Path, keys: list[tuple]) -> None:
         raise
 
 
-def _merge_into(gb, wg, keys: list[tuple]) -> None:
+def _merge_into(gb, results: list[dict]) -> None:
+    from datetime import datetime
+
     from nbgrader.api import MissingEntry
 
-    for student, a in keys:
-        try:
-            ws = wg.find_submission(a, student)
-        except MissingEntry:
+    for r in results:
+        student, a, data = r["student"], r["assignment"], r["submission"]
+        if data is None:
             continue
         try:
             gb.find_student(student)
         except MissingEntry:
             gb.add_student(student)
-        sub = gb.update_or_create_submission(a, student, timestamp=ws.timestamp)
-        for wnb in ws.notebooks:
-            for g in wnb.grades:
-                mg = gb.find_grade(g.name, wnb.name, a, student)
-                mg.auto_score = g.auto_score
-                mg.needs_manual_grade = g.needs_manual_grade
-            for cm in wnb.comments:
-                mc = gb.find_comment(cm.name, wnb.name, a, student)
-                mc.auto_comment = cm.auto_comment
-            gb.find_submission_notebook(wnb.name, a, student).flagged = wnb.flagged
-        sub.late_submission_penalty = ws.late_submission_penalty
+        stamp = datetime.fromisoformat(data["timestamp"]) if data["timestamp"] else None
+        sub = gb.update_or_create_submission(a, student, timestamp=stamp)
+        for nb_name, nb in data["notebooks"].items():
+            for name, (score, manual) in nb["grades"].items():
+                g = gb.find_grade(name, nb_name, a, student)
+                g.auto_score, g.needs_manual_grade = score, manual
+            for name, comment in nb["comments"].items():
+                gb.find_comment(name, nb_name, a, student).auto_comment = comment
+            gb.find_submission_notebook(nb_name, a, student).flagged = nb["flagged"]
+        sub.late_submission_penalty = data["late_submission_penalty"]
 
 
 def zero_submissions(course: Course, keys: list[tuple]) -> None:
@@ -470,39 +422,38 @@ def zero_submissions(course: Course, keys: list[tuple]) -> None:
             gb.db.commit()
 
 
-class Progress:
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.lock, self.t0 = total, 0, threading.Lock(), time.monotonic()
+def lesson_data(course: Course, assignments: list[str]) -> dict[str, dict]:
+    """What a job needs of its lesson besides the submission, as data (`job.grade_job`'s `lesson`):
+    the course's nbgrader config, a gradebook holding the lessons but no student (the grading
+    data, hidden tests included, and nobody's grades) and the lesson's data files."""
+    import sqlite3
 
-    def line(self, worker: int, line: str) -> None:
-        m = re.search(r"Autograding (\S+)", line)
-        if m and "/autograded/" in m.group(1):
-            parts = Path(m.group(1)).parts
-            with self.lock:
-                self.done += 1
-                log(f"  [{self.done}/{self.total}] {time.monotonic() - self.t0:5.0f}s  worker {worker}: "
-                    f"{parts[-3]} / {parts[-2]} / {parts[-1]}")
-        elif "[AutogradeApp | ERROR] There was an error processing" in line:
-            log(f"  worker {worker}: {line.split('] ', 1)[-1].strip()}")
+    from nbgrader.api import Comment, Grade, Gradebook, Student, SubmittedAssignment, SubmittedNotebook
+    from nbgrader.utils import find_all_files
+
+    template = course.scratch / "lessons.db"
+    shutil.copy(course.db, template)
+    with Gradebook(f"sqlite:///{template}") as gb:
+        for table in (Grade, Comment, SubmittedNotebook, SubmittedAssignment, Student):
+            gb.db.query(table).delete(synchronize_session=False)
+        gb.db.commit()
+    with sqlite3.connect(template) as db:
+        db.execute("VACUUM")
+    gradebook = template.read_bytes()
+    config = (course.root / "nbgrader_config.py").read_text()
+    out = {}
+    for a in assignments:
+        src = course.source / a
+        files = {}
+        for path in find_all_files(str(src), [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.ipynb"]):
+            if not os.path.islink(path):
+                files[os.path.relpath(path, src)] = Path(path).read_bytes()
+        out[a] = {"config": config, "gradebook": gradebook, "files": files}
+    return out
 
 
-def run_worker(course: Course, index: int, jobs: list[Job], assignments: list[str],
-               progress: Progress, feedback: bool) -> Path:
-    root = course.scratch / f"worker{index}"
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "submitted").mkdir(parents=True)
-    shutil.copy(course.db, root / "gradebook.db")
-    for job in jobs:
-        src = course.scratch / "checked" / job.student / job.assignment
-        shutil.copytree(src, root / "submitted" / job.student / job.assignment)
-    env = course.env(LMGRADE_UID=str(61000 + index), LMGRADE_SCRATCH=str(root / "kernels"))
-    # One nbgrader process grades every student x lesson of this worker ("*" is a glob over the
-    # assignment folders of its submitted/): nbgrader's start-up is paid once per worker.
-    course.nbgrader("autograde", "*", "--force", root=root, env=env,
-                    on_line=lambda line: progress.line(index, line))
-    if feedback:
-        course.nbgrader("generate_feedback", "*", "--force", root=root, env=env)
-    return root
+def _read_or_none(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
 
 
 def job_digest(course: Course, job: Job) -> str:
@@ -560,6 +511,11 @@ def scores(course: Course, keys) -> dict[tuple, tuple[float, float, bool]]:
 
 
 def grade(args) -> int:
+    with contextlib.ExitStack() as stack:   # the Dask cluster, once started, is closed on every way out
+        return _grade(args, stack)
+
+
+def _grade(args, stack: contextlib.ExitStack) -> int:
     t_start = time.monotonic()
     course_root = Path(args.course).resolve()
     source = Path(args.source).resolve() if args.source else (course_root.parent / "solutions").resolve()
@@ -567,6 +523,10 @@ def grade(args) -> int:
     course = Course(course_root, source, scratch, timeout=args.timeout)
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
+    # The Dask cluster starts (and its workers import nbgrader) while the sandbox is checked and the
+    # lessons and submissions are prepared; it is closed on every way out.
+    dask = cluster.Background(args.scheduler, max(1, args.workers))
+    stack.callback(dask.close)
     if args.no_sandbox:
         os.environ[OPT_OUT_ENV] = "1"
         log("WARNING: --no-sandbox: student code will run WITHOUT isolation, with your rights:\n"
@@ -614,8 +574,9 @@ def grade(args) -> int:
             not_graded.append((rel.parts[0] if rel.parts else entry, f"NOT GRADED: {entry}: {why}"))
     students = sorted({s for s, _ in jobs})
     total = sum(len(j.notebooks) for j in jobs.values())
-    workers = max(1, min(args.workers, len(students)))
-    log(f"Grading {len(students)} students x {len(assignments)} lessons ({total} notebooks) with {workers} worker(s)")
+    workers = max(1, args.workers)
+    log(f"Grading {len(students)} students x {len(assignments)} lessons ({total} notebooks) "
+        + (f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {workers} worker(s)"))
 
     # Resume: a submission graded by an earlier run, unchanged since (same files, same lesson source,
     # same grader), keeps its grade; a killed run is finished by the next one.
@@ -634,52 +595,83 @@ def grade(args) -> int:
         if kept:
             log(f"Keeping the grades of {len(kept)} unchanged submission(s) graded by an earlier run (--regrade to redo)")
         total = sum(len(j.notebooks) for j in jobs.values())
-    groups: list[list[Job]] = [[] for _ in range(workers)]
-    for i, s in enumerate(students):
-        groups[i % workers].extend(j for (st, _), j in sorted(jobs.items()) if st == s and j.notebooks)
-    progress = Progress(total)
-    merge_lock = threading.Lock()
+    work = [j for (st, _), j in sorted(jobs.items()) if j.notebooks]
+    done, waiting, last_merge = [0], [], [time.monotonic()]
 
-    def work(i: int) -> None:
-        root = run_worker(course, i, groups[i], assignments, progress, not args.no_feedback)
-        with merge_lock:
-            keys = [(j.student, j.assignment) for j in groups[i]]
-            try:
-                merge(course.db, root / "gradebook.db", keys)
-            except OSError as e:  # a full disk: the gradebook is as it was before this batch
-                log(f"COULD NOT RECORD the grades of worker {i} ({e}); the gradebook is unchanged for "
-                    f"{len(keys)} submission(s). Free some space and run make grade again.")
-                for j in groups[i]:
-                    j.failed = True
-                    j.issues.append("NOT RECORDED: the grader could not write the gradebook (see the log)")
-                return
-            for j in groups[i]:
-                for kind in ("autograded", "feedback"):
-                    src = root / kind / j.student / j.assignment
-                    dest = course.root / kind / j.student / j.assignment
-                    shutil.rmtree(dest, ignore_errors=True)
-                    if src.is_dir():
-                        shutil.copytree(src, dest)
-                for name in j.notebooks:
-                    graded = root / "autograded" / j.student / j.assignment / name
-                    if not graded.exists():
-                        j.failed = True
-                        j.issues.append(f"{name}: nbgrader could not grade it (scored 0; see the log above)")
-                    else:
-                        j.issues.extend(f"{name}: {n}" for n in analyse_graded(nbformat.read(str(graded), as_version=4)))
-            for j in groups[i]:
-                if not j.failed:
-                    ledger[f"{j.student}/{j.assignment}"] = {"digest": digests[(j.student, j.assignment)], "notes": j.issues}
-            try:
-                write_atomically(ledger_path, lambda p: p.write_text(json.dumps(ledger, indent=1, ensure_ascii=False)))
-            except OSError as e:
-                log(f"could not update {ledger_path.name} ({e}): the next run grades these again")
+    def record(batch: list[tuple[dict, dict | None, str | None]], final: bool = False) -> None:
+        """Show each finished job; every MERGE_EVERY seconds (and at the end), merge the results
+        that came back since the last merge into the gradebook in one transaction."""
+        for task, result, error in batch:
+            j = jobs[(task["student"], task["assignment"])]
+            if error is not None:
+                j.failed = True
+                j.issues.append(f"NOT GRADED: its grading task failed twice ({error}); run make grade again")
+                log(f"  NOT GRADED {j.student} / {j.assignment}: {error}")
+                continue
+            for name in j.notebooks:
+                done[0] += 1
+                log(f"  [{done[0]}/{total}] {time.monotonic() - t0:5.0f}s  worker {result['worker']}: "
+                    f"{j.student} / {j.assignment} / {name}")
+            for line in result["log"].splitlines():
+                if "[ERROR]" in line:
+                    log(f"  worker {result['worker']}: {line.split('] ', 1)[-1].strip()}")
+            waiting.append(result)
+        if not waiting or not final and time.monotonic() - last_merge[0] < MERGE_EVERY:
+            return
+        results = list(waiting)
+        waiting.clear()
+        try:
+            merge(course.db, results)
+        except OSError as e:  # a full disk: the gradebook is as it was before this batch
+            log(f"COULD NOT RECORD the grades of {len(results)} submission(s) ({e}); the gradebook is "
+                "unchanged for them. Free some space and run make grade again.")
+            for r in results:
+                j = jobs[(r["student"], r["assignment"])]
+                j.failed = True
+                j.issues.append("NOT RECORDED: the grader could not write the gradebook (see the log)")
+            return
+        for r in results:
+            j = jobs[(r["student"], r["assignment"])]
+            for kind in ("autograded", "feedback"):
+                dest = course.root / kind / j.student / j.assignment
+                shutil.rmtree(dest, ignore_errors=True)
+                if r[kind]:
+                    dest.mkdir(parents=True)
+                    for rel, data in r[kind].items():
+                        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                        (dest / rel).write_bytes(data)
+            j.issues.extend(r["notes"])
+            j.failed = j.failed or r["failed"]
+            if not j.failed:
+                ledger[f"{j.student}/{j.assignment}"] = {"digest": digests[(j.student, j.assignment)], "notes": j.issues}
+        try:
+            write_atomically(ledger_path, lambda p: p.write_text(json.dumps(ledger, indent=1, ensure_ascii=False)))
+        except OSError as e:
+            log(f"could not update {ledger_path.name} ({e}): the next run grades these again")
+        last_merge[0] = time.monotonic()
 
     zero_submissions(course, [k for k, j in jobs.items() if not j.notebooks and not j.notebooks_kept])
     t0 = time.monotonic()
-    with cf.ThreadPoolExecutor(workers) as pool:
-        for f in [pool.submit(work, i) for i in range(workers) if groups[i]]:
-            f.result()
+    if work:
+        settings = {k: os.environ[k] for k in SETTINGS_ENV if k in os.environ}
+        tasks = [{"student": j.student, "assignment": j.assignment,
+                  "notebooks": {n: (course.scratch / "checked" / j.student / j.assignment / n).read_text(encoding="utf-8")
+                                for n in j.notebooks},
+                  "timestamp": _read_or_none(course.scratch / "checked" / j.student / j.assignment / "timestamp.txt"),
+                  "feedback": not args.no_feedback, "timeout": args.timeout, "env": settings,
+                  # the embedded cluster's workers share this machine: they work under the scratch folder
+                  "workdir": None if args.scheduler else str(course.scratch / "jobs")} for j in work]
+        data = lesson_data(course, sorted({j.assignment for j in work}))
+        try:
+            client = dask.client()
+        except OSError as e:  # no scheduler there, or it did not answer in time
+            log(f"COULD NOT REACH the Dask scheduler at {args.scheduler}: {e}\nNothing was graded; the gradebook is unchanged.")
+            return 2
+        if args.scheduler:
+            log(cluster.describe(client, args.scheduler))
+        cluster.run_jobs(client, data, tasks, record)
+        record([], final=True)
+    dask.close(wait=False)   # while the grades are exported
     t_grade = time.monotonic() - t0
 
     out = Path(args.out).resolve() if args.out else course_root / "grades.csv"
@@ -717,7 +709,9 @@ def grade(args) -> int:
     for s, a, sc, mx, notes in rows:
         log(f"{s:<22} {a:<16} {sc + '/' + mx:>9}  {notes}")
     log("")
-    log(f"Graded {total} notebooks in {t_grade:.1f} s ({workers} workers); total {time.monotonic() - t_start:.1f} s")
+    where = f"on {args.scheduler}" if args.scheduler else f"{workers} workers"
+    missed = f"; {total - done[0]} NOT GRADED" if done[0] < total else ""
+    log(f"Graded {done[0]} notebooks in {t_grade:.1f} s ({where}{missed}); total {time.monotonic() - t_start:.1f} s")
     log(f"grades: {out}\nsummary: {summary}\nfeedback: {course_root / 'feedback'}/<student>/<lesson>/")
     if not args.scratch:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -731,16 +725,25 @@ def main(argv=None) -> int:
     ap.add_argument("--source", help="nbgrader source folder (default: <course>/../solutions)")
     ap.add_argument("--roster", help="CSV with id,first_name,last_name,email (nbgrader db student import)")
     ap.add_argument("--assignments", nargs="*", help="lessons to grade (default: every lesson found)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders (default: cores)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="worker processes of the embedded Dask cluster (default: cores)")
+    ap.add_argument("--scheduler", help="grade on an existing Dask cluster: its scheduler's address, tcp://host:port "
+                    "(default: an embedded cluster on this machine)")
     ap.add_argument("--timeout", type=int, help="per-cell time limit, seconds (default: the course's, 60)")
     ap.add_argument("--out", help="grades CSV (default: <course>/grades.csv); summary.csv goes beside it")
-    ap.add_argument("--scratch", help="keep worker folders here (default: a temporary folder, removed)")
+    ap.add_argument("--scratch", help="keep the scratch folder (checked copies, the embedded workers' job folders while they grade) here (default: a temporary folder, removed)")
     ap.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
     ap.add_argument("--regrade", action="store_true",
                     help="grade every submission again, even those unchanged since an earlier run")
     ap.add_argument("--no-sandbox", action="store_true",
                     help="UNSAFE: grade without isolation when bubblewrap is unavailable")
-    return grade(ap.parse_args(argv))
+    args = ap.parse_args(argv)
+    if args.scheduler is not None:
+        try:
+            cluster.check_address(args.scheduler)
+        except ValueError as e:
+            ap.error(str(e))
+    return grade(args)
 
 
 if __name__ == "__main__":
