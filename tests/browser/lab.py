@@ -95,12 +95,6 @@ class Lab:
                     {"windowingMode": "none"})
         _write_json(settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings",
                     {"autosave": False})
-        # Run All sends every cell's request at once; after an error ipykernel aborts only the requests
-        # already queued (stop_on_error_timeout = 0), so a request still in transit ran after the error,
-        # out of order (a cell used a name an aborted cell defines). Abort those that arrive within 2 s too.
-        profile = Path(env["IPYTHONDIR"]) / "profile_default"
-        profile.mkdir(parents=True, exist_ok=True)
-        (profile / "ipython_kernel_config.py").write_text("c.Kernel.stop_on_error_timeout = 2.0\n")
 
     # -- lifecycle
     def start(self, timeout: float = 90) -> "Lab":
