@@ -41,7 +41,7 @@ AUTOGRADER = HERE.parent
 sys.path.insert(0, str(AUTOGRADER))
 
 from lmgrade import cluster  # noqa: E402
-from lmgrade.job import SETTINGS_ENV, grade_id as _gid  # noqa: E402
+from lmgrade.job import SETTINGS_ENV, grade_id as _gid, quiet_gradebook  # noqa: E402
 from lmgrade.sandbox import IsolationUnavailable, OPT_OUT_ENV, check_isolation  # noqa: E402
 
 MAX_ZIP_BYTES = 2 * 2**30
@@ -362,11 +362,8 @@ def merge(main_db: Path, results: list[dict]) -> None:
 
     One transaction: the merge happens in a copy of the gradebook that replaces it by a rename only
     once complete, so a crash, a kill or a full disk leaves the previous gradebook as it was."""
-    import warnings
-
     from nbgrader.api import Gradebook
 
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own autoflush noise
     work = main_db.with_name(f".{main_db.name}.merging")
     try:
         shutil.copy2(main_db, work)
@@ -719,6 +716,7 @@ def _grade(args, stack: contextlib.ExitStack) -> int:
 
 
 def main(argv=None) -> int:
+    quiet_gradebook()
     ap = argparse.ArgumentParser(prog="lmgrade", description=__doc__.split("\n\n")[0])
     ap.add_argument("submissions", help="folder or zip: <student>/<assignment>/<notebook>.ipynb")
     ap.add_argument("--course", default=str(AUTOGRADER), help="nbgrader course root (default: autograder/)")

@@ -203,13 +203,19 @@ async def warm_up() -> None:
     await asyncio.get_running_loop().run_in_executor(None, imports)
 
 
+def quiet_gradebook() -> None:
+    """Silence nbgrader's own SQLAlchemy autoflush noise ("... not in session ...") in this process:
+    the grading workers and the coordinator that merges and zero-fills the gradebook."""
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+
+
 def grade_job(job: dict, lesson: dict) -> dict:
     """Grade one student x lesson from plain data; return the result as plain data (see the module)."""
     from nbgrader.converters import Autograde, GenerateFeedback
 
     from .sandbox import check_isolation, opted_out
 
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own autoflush noise
+    quiet_gradebook()
     started = time.monotonic()
     student, assignment = job["student"], job["assignment"]
     name = worker_name()
